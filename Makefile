@@ -1,0 +1,59 @@
+# pykes: every target creates what it needs (venv, Python packages, apt packages).
+# ARGS is passed through to the tool, e.g. `make test ARGS="-k policy"`.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STATE  ?= .kes-dev
+ARGS   ?=
+
+.PHONY: help install install-test run test check lint fmt pytest apt-test clean
+
+help:
+	@echo "make run      set up and start a dev kes-server (then attach kes / kes-tui)"
+	@echo "make test     set up and run lint, type checks and the whole test suite"
+	@echo "make install  create $(VENV) and install pykes (editable)"
+	@echo "make check    ruff, mypy --strict, import contracts"
+	@echo "make fmt      format the code"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/kes-server --dev --state-dir $(STATE) $(ARGS)
+
+apt-test:
+	@scripts/ensure-apt.sh jq:jq curl:curl
+
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+lint: check
+
+fmt: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pytest: install-test apt-test
+	$(BIN)/pytest $(ARGS)
+
+test: check pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,264 @@
+"""Who may call what: root, TLS proxies, policies and identity bindings.
+
+KES v0.17 keeps policies and bindings made through the API in memory only. We
+keep them in the key store instead (a deliberate improvement, see
+docs/decisions/persisted-policies.md), so that every server sharing a store
+enforces the same rules and a restart keeps them:
+
+* at start-up the config file's policies and bindings are written into the
+  store (the file is re-applied on every start);
+* the API reads and writes the store; this server sees its own changes at
+  once (the next request), other servers within ``REFRESH_S`` seconds.
+
+Evaluation order (spec §3.2): unknown identity -> deny; root -> allow; no
+binding or a binding to a missing policy -> deny; then the policy decides
+(deny patterns first, then allow, default deny).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kes_server.core.config import Config
+from kes_server.core.errors import (
+    InvalidArgument,
+    NotAllowed,
+    PolicyNotFound,
+    ServiceUnavailable,
+    StoreUnavailable,
+)
+from kes_server.core.policy import Decision, Policy, evaluate
+from kes_server.keystore.base import Namespace, Store, StoreError, StoreUnreachable
+
+__all__ = ["REFRESH_S", "AccessControl", "Binding", "StoredPolicy"]
+
+#: How often the store is re-read for changes made by other servers.
+REFRESH_S = 5.0
+
+_IDENTITY_CHARS = frozenset("0123456789abcdefABCDEF_-ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ")
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    policy: Policy
+    created_at: str = ""
+    created_by: str = ""
+
+    def encode(self) -> bytes:
+        body = {**self.policy.to_json(), "created_at": self.created_at, "created_by": self.created_by}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> StoredPolicy:
+        obj = json.loads(data)
+        return cls(
+            policy=Policy(allow=tuple(obj.get("allow") or ()), deny=tuple(obj.get("deny") or ())),
+            created_at=str(obj.get("created_at", "")),
+            created_by=str(obj.get("created_by", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Binding:
+    identity: str
+    policy: str
+    created_at: str = ""
+    created_by: str = ""
+
+    def encode(self) -> bytes:
+        body = {"policy": self.policy, "created_at": self.created_at, "created_by": self.created_by}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, identity: str, data: bytes) -> Binding:
+        obj = json.loads(data)
+        return cls(
+            identity=identity,
+            policy=str(obj.get("policy", "")),
+            created_at=str(obj.get("created_at", "")),
+            created_by=str(obj.get("created_by", "")),
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_identity(identity: str) -> None:
+    """Identities in API paths: non-empty, name characters only (so a store key is safe)."""
+    if not identity:
+        raise InvalidArgument("identity is unknown")
+    if len(identity) > 255 or not set(identity) <= _IDENTITY_CHARS:
+        raise InvalidArgument("invalid argument: identity contains invalid character")
+
+
+def _wrap(exc: StoreError, message: str) -> Exception:
+    if isinstance(exc, StoreUnreachable):
+        return ServiceUnavailable(f"key store is not reachable: {exc}")
+    return StoreUnavailable(message)
+
+
+class AccessControl:
+    """The authorisation state of one server, backed by the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        root: str,
+        proxies: tuple[str, ...] = (),
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.proxies = frozenset(proxies)
+        self.policies: dict[str, StoredPolicy] = {}
+        self.bindings: dict[str, Binding] = {}
+        self._loaded_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._on_error = on_error or (lambda _msg: None)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def apply_config(self, config: Config) -> None:
+        """Write the config file's policies and bindings into the store, then load."""
+        now = _now()
+        for pc in config.policies:
+            await self.store.put(
+                Namespace.POLICIES, pc.name, StoredPolicy(pc.policy, now, "config").encode()
+            )
+            for identity in pc.identities:
+                check_identity(identity)
+                await self.store.put(
+                    Namespace.IDENTITIES,
+                    identity,
+                    Binding(identity, pc.name, now, "config").encode(),
+                )
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Re-read every policy and binding from the store."""
+        policies: dict[str, StoredPolicy] = {}
+        for name in await self.store.list(Namespace.POLICIES):
+            data = await self.store.get(Namespace.POLICIES, name)
+            if data is not None:
+                with contextlib.suppress(ValueError):
+                    policies[name] = StoredPolicy.decode(data)
+        bindings: dict[str, Binding] = {}
+        for identity in await self.store.list(Namespace.IDENTITIES):
+            data = await self.store.get(Namespace.IDENTITIES, identity)
+            if data is not None:
+                with contextlib.suppress(ValueError):
+                    bindings[identity] = Binding.decode(identity, data)
+        self.policies, self.bindings = policies, bindings
+        self._loaded_at = time.monotonic()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.reload()
+            except StoreError as exc:
+                self._on_error(f"keystore: failed to refresh policies: {exc}")
+
+    # ------------------------------------------------------------------ decisions
+    def is_root(self, identity: str) -> bool:
+        return bool(identity) and identity == self.root
+
+    def decide(self, identity: str, path: str) -> Decision:
+        """Whether ``identity`` may call ``path``, and which rule said so."""
+        if not identity:
+            return Decision(False, "default", None, "the request has no identity")
+        if identity == self.root:
+            return Decision(True, "allow", None, "root identity")
+        binding = self.bindings.get(identity)
+        if binding is None:
+            return Decision(False, "default", None, "identity has no policy")
+        stored = self.policies.get(binding.policy)
+        if stored is None:
+            return Decision(False, "default", None, f"policy {binding.policy!r} does not exist")
+        return evaluate(stored.policy, path)
+
+    def authorize(self, identity: str, path: str) -> None:
+        if not self.decide(identity, path).allowed:
+            raise NotAllowed()
+
+    # ------------------------------------------------------------------ policy API
+    async def write_policy(self, name: str, policy: Policy, caller: str) -> None:
+        stored = StoredPolicy(policy, _now(), caller)
+        try:
+            await self.store.put(Namespace.POLICIES, name, stored.encode())
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to write policy '{name}': {exc}")
+            raise _wrap(exc, "bad gateway: failed to write policy") from exc
+        self.policies[name] = stored
+
+    def read_policy(self, name: str) -> StoredPolicy:
+        stored = self.policies.get(name)
+        if stored is None:
+            raise PolicyNotFound()
+        return stored
+
+    def list_policies(self) -> list[str]:
+        return sorted(self.policies)
+
+    async def delete_policy(self, name: str) -> None:
+        """Delete a policy and unassign every identity bound to it (spec §2.15)."""
+        try:
+            await self.store.delete(Namespace.POLICIES, name)
+            self.policies.pop(name, None)
+            for identity in [i for i, b in self.bindings.items() if b.policy == name]:
+                await self.store.delete(Namespace.IDENTITIES, identity)
+                self.bindings.pop(identity, None)
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to delete policy '{name}': {exc}")
+            raise _wrap(exc, "bad gateway: failed to delete policy") from exc
+
+    # ------------------------------------------------------------------ identity API
+    async def assign(self, policy: str, identity: str, caller: str) -> None:
+        """Bind ``identity`` to ``policy``; checks in the order of spec §2.16."""
+        check_identity(identity)
+        if identity == self.root:
+            raise InvalidArgument("identity is root")
+        if identity == caller:
+            raise NotAllowed("identity cannot assign policy to itself")
+        if identity in self.proxies:
+            raise InvalidArgument("identity is a TLS proxy")
+        if policy not in self.policies:
+            raise PolicyNotFound()
+        binding = Binding(identity, policy, _now(), caller)
+        try:
+            await self.store.put(Namespace.IDENTITIES, identity, binding.encode())
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to assign identity: {exc}")
+            raise _wrap(exc, "bad gateway: failed to assign identity") from exc
+        self.bindings[identity] = binding
+
+    async def forget(self, identity: str) -> None:
+        check_identity(identity)
+        if identity == self.root:
+            raise InvalidArgument("identity is root")
+        try:
+            await self.store.delete(Namespace.IDENTITIES, identity)
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to forget identity: {exc}")
+            raise _wrap(exc, "bad gateway: failed to forget identity") from exc
+        self.bindings.pop(identity, None)
+
+    def list_identities(self) -> list[Binding]:
+        return sorted(self.bindings.values(), key=lambda b: b.identity)

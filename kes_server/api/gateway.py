@@ -1,0 +1,114 @@
+"""ASGI middleware in front of the Quart app: identity, timeouts, audit and metrics.
+
+It sits outside the framework on purpose: every request, including unknown
+paths, wrong methods and requests refused before reaching a handler, must
+produce exactly one audit event and one metrics observation, taken when the
+status line is written (as KES does). Doing it at the ASGI ``send`` level is
+also the cheapest place, and the seam where a framework-free fast path for the
+key endpoints can later plug in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kes_server.api.identify import Identifier
+from kes_server.api.routes import route_for
+from kes_server.api.state import RequestContext, ServerState
+from kes_server.core.errors import APIError, ServerTimeout
+from kes_server.logbus import format_time_ns
+
+__all__ = ["Gateway"]
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+_UNMETERED = "/v1/metrics"
+
+
+def error_messages(exc: APIError) -> list[dict[str, Any]]:
+    """The ASGI messages of a KES JSON error response."""
+    body = json.dumps({"message": exc.message}, separators=(",", ":")).encode()
+    return [
+        {
+            "type": "http.response.start",
+            "status": exc.status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        },
+        {"type": "http.response.body", "body": body},
+    ]
+
+
+class Gateway:
+    """Wraps the app; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, state: ServerState, identifier: Identifier) -> None:
+        self.app = app
+        self.state = state
+        self.identifier = identifier
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        metrics = state.metrics
+        start = time.perf_counter_ns()
+        wall = time.time_ns()
+        path: str = scope["path"]
+        metered = path != _UNMETERED
+        ctx = RequestContext()
+        scope["kes"] = ctx
+        try:
+            ctx.identity, ctx.ip = self.identifier.identify(scope)
+        except APIError as exc:
+            ctx.error = exc
+            client = scope.get("client")
+            ctx.ip = str(client[0]) if client else ""
+        started = False
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                started = True
+                if metered:
+                    status = int(message["status"])
+                    elapsed = time.perf_counter_ns() - start
+                    metrics.observe(status, elapsed / 1e9)
+                    state.audit.publish(
+                        {
+                            "time": format_time_ns(wall),
+                            "request": {
+                                "ip": ctx.ip,
+                                "method": scope["method"],
+                                "path": path,
+                                "identity": ctx.identity,
+                            },
+                            "response": {"code": status, "time": elapsed},
+                        }
+                    )
+            await send(message)
+
+        if metered:
+            metrics.request_active.inc()
+        try:
+            route = route_for(path)
+            timeout = route.timeout_s if route is not None else 10.0
+            if timeout is None:
+                await self.app(scope, receive, send_wrapper)
+            else:
+                try:
+                    await asyncio.wait_for(self.app(scope, receive, send_wrapper), timeout)
+                except TimeoutError:
+                    if not started:
+                        for message in error_messages(ServerTimeout()):
+                            await send_wrapper(message)
+        finally:
+            if metered:
+                metrics.request_active.dec()

@@ -1,0 +1,121 @@
+"""Who is calling: the identity of the TLS peer, or of the client a proxy forwards.
+
+Rules (spec §1.2 and §6, seed "TLS Proxy"):
+
+* the identity is the SHA-256 of the client certificate's public key; a CA
+  certificate does not identify anyone (``no client certificate is present``);
+* only a peer whose own identity is a configured TLS proxy may forward a
+  client certificate in the configured header (URL-escaped PEM); the request
+  then acts as that client for policy and audit. A proxy request without the
+  header is rejected, never served as the proxy itself;
+* from anyone else the header is ignored, so clients cannot impersonate;
+* ``X-Forwarded-For`` from a proxy sets the audit event's client IP.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import unquote_plus
+
+from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+from kes_server.core.errors import InvalidArgument, NotAllowed
+from kes_server.core.identity import identity_of, is_ca
+
+__all__ = ["Identifier"]
+
+_CACHE_SIZE = 4096
+
+
+class Identifier:
+    """Resolves request identities; caches DER -> identity (hashing is per connection)."""
+
+    def __init__(
+        self,
+        *,
+        proxies: frozenset[str],
+        header: str,
+        verify_forwarded: bool,
+        trust: list[x509.Certificate] | None = None,
+    ) -> None:
+        self.proxies = proxies
+        self.header = header.lower().encode("latin-1")
+        self.verify_forwarded = verify_forwarded
+        self._store = Store(trust) if trust else None
+        self._cache: OrderedDict[bytes, tuple[str, bool]] = OrderedDict()
+
+    def _of_der(self, der: bytes) -> tuple[str, bool]:
+        hit = self._cache.get(der)
+        if hit is not None:
+            return hit
+        cert = x509.load_der_x509_certificate(der)
+        result = (identity_of(cert), is_ca(cert))
+        self._cache[der] = result
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return result
+
+    def identify(self, scope: dict[str, Any]) -> tuple[str, str]:
+        """(identity, client ip) of a request; raises the KES error to answer with."""
+        client = scope.get("client")
+        ip = str(client[0]) if client else ""
+        tls = scope.get("extensions", {}).get("tls") or {}
+        der = tls.get("client_cert_der")
+        if not der:
+            raise InvalidArgument("no client certificate is present")
+        identity, ca = self._of_der(der)
+        if ca:
+            raise InvalidArgument("no client certificate is present")
+        if identity not in self.proxies:
+            return identity, ip
+        return self._forwarded(scope, ip)
+
+    def _forwarded(self, scope: dict[str, Any], ip: str) -> tuple[str, str]:
+        values: list[bytes] = []
+        forwarded_for = b""
+        for name, value in scope.get("headers", ()):
+            lname = name.lower()
+            if lname == self.header:
+                values.append(value)
+            elif lname == b"x-forwarded-for" and not forwarded_for:
+                forwarded_for = value
+        if not values:
+            raise InvalidArgument("no client certificate is present")
+        if len(values) > 1:
+            raise InvalidArgument("too many client certificates are present")
+        try:
+            pem = unquote_plus(values[0].decode("latin-1"), errors="strict")
+            if "-----BEGIN CERTIFICATE-----" not in pem:
+                raise ValueError("not a PEM certificate")
+            cert = x509.load_pem_x509_certificate(pem.encode("latin-1"))
+        except (ValueError, UnicodeError):
+            raise InvalidArgument("invalid client certificate") from None
+        if self.verify_forwarded:
+            self._verify(cert)
+        if is_ca(cert):
+            raise InvalidArgument("no client certificate is present")
+        return identity_of(cert), _first_forwarded(forwarded_for) or ip
+
+    def _verify(self, cert: x509.Certificate) -> None:
+        if self._store is None:
+            raise NotAllowed("")
+        verifier = PolicyBuilder().store(self._store).build_client_verifier()
+        try:
+            verifier.verify(cert, [])
+        except (VerificationError, ValueError):
+            raise NotAllowed("") from None
+
+
+def _first_forwarded(value: bytes) -> str:
+    """First X-Forwarded-For entry, without a port; '' for 'unknown' or garbage."""
+    first = value.decode("latin-1").split(",", 1)[0].strip()
+    if not first or first.lower() == "unknown":
+        return ""
+    if first.startswith("["):  # [v6]:port
+        return first[1:].split("]", 1)[0]
+    if first.count(":") == 1:  # v4:port
+        return first.split(":", 1)[0]
+    return first
+

@@ -1,0 +1,132 @@
+"""The key API: create, import, delete, generate, encrypt, decrypt, list."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+
+from quart import Blueprint, Response
+
+from kes_server.api.body import b64_field, read_body, read_json
+from kes_server.api.state import server_state
+from kes_server.core.crypto import new_key, seal, unseal
+from kes_server.core.errors import InvalidArgument
+from kes_server.core.glob import compile_glob
+from kes_server.core.names import validate_name, validate_pattern
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("key", __name__)
+MAX_BULK = 1000
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _ok() -> Response:
+    return Response(b"", status=200)
+
+
+def _json(body: object) -> Response:
+    import json
+
+    return Response(
+        json.dumps(body, separators=(",", ":")), status=200, content_type="application/json"
+    )
+
+
+@blueprint.post("/v1/key/create/", defaults={"name": ""})
+@blueprint.post("/v1/key/create/<path:name>")
+async def create_key(name: str) -> Response:
+    validate_name(name, "key")
+    await read_body()
+    await server_state().keys.create(name, new_key())
+    return _ok()
+
+
+@blueprint.post("/v1/key/import/", defaults={"name": ""})
+@blueprint.post("/v1/key/import/<path:name>")
+async def import_key(name: str) -> Response:
+    validate_name(name, "key")
+    body = await read_json()
+    key = b64_field(body, "bytes")
+    if len(key) != 32:
+        raise InvalidArgument("invalid key")
+    await server_state().keys.create(name, key)
+    return _ok()
+
+
+@blueprint.delete("/v1/key/delete/", defaults={"name": ""})
+@blueprint.delete("/v1/key/delete/<path:name>")
+async def delete_key(name: str) -> Response:
+    validate_name(name, "key")
+    await server_state().keys.delete(name)
+    return _ok()
+
+
+@blueprint.post("/v1/key/generate/", defaults={"name": ""})
+@blueprint.post("/v1/key/generate/<path:name>")
+async def generate_key(name: str) -> Response:
+    validate_name(name, "key")
+    body = await read_json()
+    context = b64_field(body, "context")
+    key = await server_state().keys.get(name)
+    data_key = new_key()
+    ciphertext = seal(key, data_key, context)
+    return _json({"plaintext": _b64(data_key), "ciphertext": _b64(ciphertext)})
+
+
+@blueprint.post("/v1/key/encrypt/", defaults={"name": ""})
+@blueprint.post("/v1/key/encrypt/<path:name>")
+async def encrypt(name: str) -> Response:
+    validate_name(name, "key")
+    body = await read_json()
+    plaintext = b64_field(body, "plaintext")
+    context = b64_field(body, "context")
+    key = await server_state().keys.get(name)
+    return _json({"ciphertext": _b64(seal(key, plaintext, context))})
+
+
+@blueprint.post("/v1/key/decrypt/", defaults={"name": ""})
+@blueprint.post("/v1/key/decrypt/<path:name>")
+async def decrypt(name: str) -> Response:
+    validate_name(name, "key")
+    body = await read_json()
+    ciphertext = b64_field(body, "ciphertext")
+    context = b64_field(body, "context")
+    key = await server_state().keys.get(name)
+    return _json({"plaintext": _b64(unseal(key, ciphertext, context))})
+
+
+@blueprint.post("/v1/key/bulk/decrypt/", defaults={"name": ""})
+@blueprint.post("/v1/key/bulk/decrypt/<path:name>")
+async def bulk_decrypt(name: str) -> Response:
+    """v0.19's batch decrypt: all or nothing, results in request order."""
+    validate_name(name, "key")
+    body = await read_json()
+    if not isinstance(body, list):
+        raise InvalidArgument("invalid json")
+    if len(body) > MAX_BULK:
+        raise InvalidArgument("too many ciphertexts")
+    key = await server_state().keys.get(name)
+    out = []
+    for item in body:
+        plaintext = unseal(key, b64_field(item, "ciphertext"), b64_field(item, "context"))
+        out.append({"plaintext": _b64(plaintext)})
+    return _json(out)
+
+
+@blueprint.get("/v1/key/list/", defaults={"pattern": ""})
+@blueprint.get("/v1/key/list/<path:pattern>")
+async def list_keys(pattern: str) -> Response:
+    """NDJSON, one ``{"name": ...}`` per key (v0.17 wrote ``Name``; Go decodes either)."""
+    validate_pattern(pattern)
+    glob = compile_glob(pattern)
+    names = sorted(n for n in await server_state().keys.list() if glob.match(n))
+
+    async def lines() -> AsyncIterator[bytes]:
+        for name in names:
+            yield b'{"name":"' + name.encode() + b'"}\n'
+
+    return Response(lines(), status=200, content_type="application/x-ndjson")

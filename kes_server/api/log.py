@@ -1,0 +1,57 @@
+"""Live audit and error trace streams (NDJSON, one event per line, flushed at once).
+
+Each subscriber gets its own bounded queue (see ``kes_server.logbus``); the
+response has no timeout (Quart's 60 s default would cut an idle stream) and
+ends when the client goes away or the server shuts down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from quart import Blueprint, Response
+
+from kes_server.api.state import server_state
+from kes_server.logbus import LogBus
+
+__all__ = ["blueprint"]
+
+blueprint = Blueprint("log", __name__)
+
+
+def _stream(bus: LogBus) -> Response:
+    state = server_state()
+    sub = bus.subscribe()
+    state.metrics.trace_subscribers.inc()
+
+    async def events() -> AsyncIterator[bytes]:
+        dropped = 0
+        try:
+            # An empty first chunk makes the server send the headers right away.
+            yield b""
+            while not sub.closed:
+                batch = await sub.next_batch()
+                if sub.dropped > dropped:
+                    state.metrics.trace_dropped.inc(sub.dropped - dropped)
+                    dropped = sub.dropped
+                if batch:
+                    yield b"".join(batch)
+        finally:
+            bus.unsubscribe(sub)
+            state.metrics.trace_subscribers.dec()
+
+    response = Response(events(), status=200, content_type="application/x-ndjson")
+    response.timeout = None
+    return response
+
+
+@blueprint.get("/v1/log/audit/trace")
+@blueprint.get("/v1/log/audit")
+async def trace_audit() -> Response:
+    return _stream(server_state().audit)
+
+
+@blueprint.get("/v1/log/error/trace")
+@blueprint.get("/v1/log/error")
+async def trace_error() -> Response:
+    return _stream(server_state().errors)

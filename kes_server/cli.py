@@ -1,0 +1,123 @@
+"""``kes-server``: the command line of the daemon.
+
+Flags override the config file when given (the KES configuration guide's
+rule; see docs/decisions/flag-precedence.md). A bad config or an impossible
+start-up prints one line naming the field and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from kes_server import KES_VERSION
+from kes_server.core.config import Config, load_config
+from kes_server.core.errors import ConfigError
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"kes-server: {message}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def _mlock() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    mcl_current, mcl_future = 1, 2
+    if libc.mlockall(mcl_current | mcl_future) != 0:
+        _fail(f"--mlock: cannot lock memory: {os.strerror(ctypes.get_errno())}")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--addr", help="Address to listen on (default 0.0.0.0:7373).")
+@click.option("--root", help="Root identity; '_' disables root.")
+@click.option("--cert", help="Server TLS certificate (PEM).")
+@click.option("--key", help="Server TLS private key (PEM).")
+@click.option("--auth", type=click.Choice(["on", "off"]), help="Verify client certificates (default on).")
+@click.option("--dev", is_flag=True, help="Zero-config dev server with generated certs and fs store.")
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Where --dev keeps its files.")
+@click.option("--mlock", is_flag=True, help="Lock all memory (keeps keys out of swap).")
+@click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
+@click.version_option(KES_VERSION, "-v", "--version", prog_name="kes-server")
+def main(
+    config_file: str | None,
+    addr: str | None,
+    root: str | None,
+    cert: str | None,
+    key: str | None,
+    auth: str | None,
+    dev: bool,
+    state_dir: str | None,
+    mlock: bool,
+    quiet: bool,
+) -> None:
+    """Run a KES server: mTLS key API, policies, audit and error traces."""
+    from kes_server import dev as devmode
+    from kes_server.server import StartupError, run
+
+    dev_state = None
+    if dev:
+        directory = Path(state_dir) if state_dir else devmode.default_state_dir()
+        dev_state = devmode.prepare(directory, addr or devmode.DEV_ADDRESS)
+        config_file = config_file or str(dev_state.config)
+        auth = auth or "off"
+
+    cfg = Config()
+    if config_file:
+        try:
+            text = Path(config_file).read_bytes()
+        except OSError as exc:
+            _fail(f"cannot read config file '{config_file}': {exc.strerror}")
+        try:
+            cfg = load_config(text, os.environ)
+        except ConfigError as exc:
+            _fail(f"invalid config '{config_file}': {exc}")
+
+    tls = cfg.tls
+    if cert is not None:
+        tls = dataclasses.replace(tls, cert=cert)
+    if key is not None:
+        tls = dataclasses.replace(tls, key=key)
+    cfg = dataclasses.replace(
+        cfg,
+        tls=tls,
+        address=addr if addr is not None else cfg.address,
+        root=root.strip() if root is not None else cfg.root,
+        auth=(auth != "off") if auth is not None else cfg.auth,
+    )
+    if mlock:
+        _mlock()
+
+    extra = ""
+    client_cert = client_key = ""
+    if dev_state is not None:
+        client_cert, client_key = str(dev_state.root_cert), str(dev_state.root_key)
+        extra = (
+            f"Dev:      state in {dev_state.directory} (server cert is self-signed:\n"
+            f"          use `kes -k ...`, or `curl --cacert {dev_state.server_cert}`)\n"
+            f"          TUI: kes-tui -k   (after the exports above)\n"
+        )
+    try:
+        asyncio.run(
+            run(cfg, quiet=quiet, client_cert=client_cert, client_key=client_key,
+                extra_banner=extra)
+        )
+    except StartupError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The key manager: master keys from the store, behind the KES cache.
+
+The cache follows KES semantics (configuration guide, "Cache Configuration"):
+
+* ``any``: the whole cache is emptied every ``any`` seconds, bounding how long
+  the server acts without asking the store;
+* ``unused``: a sweep every ``unused/2`` drops keys not used since the previous
+  sweep, so an idle key leaves memory after at most ``unused``;
+* ``offline``: while the store is not available (probed every 10 s), keys
+  already cached keep serving reads for at most ``offline``; when it is back,
+  the caches are cleared.
+
+Create never fills the cache; get does; delete evicts. Store failures become
+the KES 502 errors with the operation's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kes_server.core.config import CacheConfig
+from kes_server.core.errors import KeyExists, KeyNotFound, ServiceUnavailable, StoreUnavailable
+from kes_server.core.keyfile import decode_key, encode_key
+from kes_server.keystore.base import Namespace, Store, StoreError, StoreUnreachable
+
+__all__ = ["KeyManager"]
+
+OFFLINE_PROBE_S = 10.0
+
+
+@dataclass
+class _Entry:
+    key: bytes
+    used: bool = True
+
+
+def _store_error(exc: StoreError, message: str) -> Exception:
+    if isinstance(exc, StoreUnreachable):
+        return ServiceUnavailable(f"key store is not reachable: {exc}")
+    return StoreUnavailable(message)
+
+
+class KeyManager:
+    """Create, fetch, delete and list master keys with caching."""
+
+    def __init__(
+        self,
+        store: Store,
+        cache: CacheConfig,
+        *,
+        on_error: Callable[[str], None] | None = None,
+        on_cache: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = cache
+        self._live: dict[str, _Entry] = {}
+        self._offline: dict[str, bytes] = {}
+        self._offline_since: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_error = on_error or (lambda _msg: None)
+        self._on_cache = on_cache or (lambda _hit: None)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self.config.any_s > 0:
+            self._tasks.append(asyncio.create_task(self._every(self.config.any_s, self.clear)))
+        if self.config.unused_s > 0:
+            self._tasks.append(
+                asyncio.create_task(self._every(self.config.unused_s / 2, self._sweep_unused))
+            )
+        if self.config.offline_s > 0:
+            self._tasks.append(asyncio.create_task(self._every(OFFLINE_PROBE_S, self._probe)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    @staticmethod
+    async def _every(period: float, action: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(period)
+            result = action()
+            if asyncio.iscoroutine(result):
+                await result
+
+    def clear(self) -> None:
+        self._live.clear()
+
+    def _sweep_unused(self) -> None:
+        for name in [n for n, e in self._live.items() if not e.used]:
+            del self._live[name]
+        for entry in self._live.values():
+            entry.used = False
+
+    async def _probe(self) -> None:
+        try:
+            state = (await self.store.status()).state
+        except StoreError:
+            state = "unreachable"
+        now = time.monotonic()
+        if state != "available":
+            if self._offline_since is None:
+                self._offline = {n: e.key for n, e in self._live.items()}
+                self._offline_since = now
+            elif now - self._offline_since > self.config.offline_s:
+                self._offline.clear()
+        elif self._offline_since is not None:
+            self._offline.clear()
+            self._offline_since = None
+            self._live.clear()
+
+    # ------------------------------------------------------------------ operations
+    async def create(self, name: str, key: bytes) -> None:
+        try:
+            created = await self.store.create(Namespace.KEYS, name, encode_key(key))
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to create key '{name}': {exc}")
+            raise _store_error(exc, "bad gateway: failed to create key") from exc
+        if not created:
+            raise KeyExists()
+
+    async def get(self, name: str) -> bytes:
+        entry = self._live.get(name)
+        if entry is not None:
+            entry.used = True
+            self._on_cache(True)
+            return entry.key
+        self._on_cache(False)
+        try:
+            data = await self.store.get(Namespace.KEYS, name)
+        except StoreError as exc:
+            offline = self._offline.get(name)
+            if offline is not None:
+                return offline
+            self._on_error(f"keystore: failed to access key '{name}': {exc}")
+            raise _store_error(exc, "bad gateway: failed to access key") from exc
+        if data is None:
+            raise KeyNotFound()
+        try:
+            key = decode_key(data)
+        except ValueError as exc:
+            self._on_error(f"keystore: key '{name}' is corrupt: {exc}")
+            raise StoreUnavailable("bad gateway: failed to access key") from exc
+        self._live[name] = _Entry(key)
+        return key
+
+    async def delete(self, name: str) -> None:
+        self._live.pop(name, None)
+        self._offline.pop(name, None)
+        try:
+            await self.store.delete(Namespace.KEYS, name)
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to delete key '{name}': {exc}")
+            raise _store_error(exc, "bad gateway: failed to delete key") from exc
+        self._live.pop(name, None)
+
+    async def list(self) -> list[str]:
+        try:
+            return await self.store.list(Namespace.KEYS)
+        except StoreError as exc:
+            self._on_error(f"keystore: failed to list keys: {exc}")
+            raise _store_error(exc, "bad gateway: failed to list keys") from exc

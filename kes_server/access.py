@@ -51,7 +51,11 @@ class StoredPolicy:
     created_by: str = ""
 
     def encode(self) -> bytes:
-        body = {**self.policy.to_json(), "created_at": self.created_at, "created_by": self.created_by}
+        body = {
+            **self.policy.to_json(),
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod

@@ -44,8 +44,12 @@ def _mlock() -> None:
 @click.option("--root", help="Root identity; '_' disables root.")
 @click.option("--cert", help="Server TLS certificate (PEM).")
 @click.option("--key", help="Server TLS private key (PEM).")
-@click.option("--auth", type=click.Choice(["on", "off"]), help="Verify client certificates (default on).")
-@click.option("--dev", is_flag=True, help="Zero-config dev server with generated certs and fs store.")
+@click.option(
+    "--auth", type=click.Choice(["on", "off"]), help="Verify client certificates (default on)."
+)
+@click.option(
+    "--dev", is_flag=True, help="Zero-config dev server with generated certs and fs store."
+)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Where --dev keeps its files.")
 @click.option("--mlock", is_flag=True, help="Lock all memory (keeps keys out of swap).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
@@ -110,8 +114,9 @@ def main(
         )
     try:
         asyncio.run(
-            run(cfg, quiet=quiet, client_cert=client_cert, client_key=client_key,
-                extra_banner=extra)
+            run(
+                cfg, quiet=quiet, client_cert=client_cert, client_key=client_key, extra_banner=extra
+            )
         )
     except StartupError as exc:
         _fail(str(exc))

@@ -51,8 +51,12 @@ def prepare(directory: Path, address: str = DEV_ADDRESS) -> DevState:
     root_cert, root_key = directory / "root.cert", directory / "root.key"
     if not (server_cert.exists() and server_key.exists()):
         key, cert = new_identity(
-            "localhost", server=True, dns=("localhost",), ips=("127.0.0.1", "::1"),
-            days=365, key_type="ecdsa",
+            "localhost",
+            server=True,
+            dns=("localhost",),
+            ips=("127.0.0.1", "::1"),
+            days=365,
+            key_type="ecdsa",
         )
         _write_private(server_key, key)
         server_cert.write_bytes(cert)

@@ -12,16 +12,27 @@ render them with ``render()`` below, which writes Go's names.
 
 from __future__ import annotations
 
+import math
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.utils import floatToGoString
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 3.0, 5.0, 10.0)
 STORE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
+def _go_float(value: float) -> str:
+    """A sample value as Go's text format writes it (``+Inf``, ``NaN``, ``3``, ``0.25``)."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
 
 
 class Metrics:
@@ -103,5 +114,5 @@ class Metrics:
                 if sample.labels:
                     inner = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
                     labels = "{" + inner + "}"
-                out.append(f"{sample_name}{labels} {floatToGoString(sample.value)}\n")
+                out.append(f"{sample_name}{labels} {_go_float(sample.value)}\n")
         return "".join(out).encode()

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import hypercorn.asyncio.run as hc_run
 from hypercorn.asyncio import serve as hc_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.typing import AppWrapper
 
 __all__ = ["KesHypercornConfig", "PeerCertTCPServer", "check_hooks", "serve"]
 
@@ -85,7 +86,8 @@ class PeerCertTCPServer(TCPServer):
             except (ValueError, ssl.SSLError):
                 tls["client_cert_der"] = None
             tls["tls_version"] = ssl_object.version()
-        super().__init__(_WithPeerCert(app, tls), loop, config, context, state, reader, writer)
+        wrapped = cast("AppWrapper", _WithPeerCert(app, tls))
+        super().__init__(wrapped, loop, config, context, state, reader, writer)
 
 
 def check_hooks() -> None:
@@ -95,7 +97,7 @@ def check_hooks() -> None:
             "this hypercorn version does not look up TCPServer in hypercorn.asyncio.run; "
             "kes-server cannot read client certificates"
         )
-    hc_run.TCPServer = PeerCertTCPServer  # type: ignore[misc]
+    hc_run.TCPServer = PeerCertTCPServer
 
 
 async def serve(

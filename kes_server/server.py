@@ -59,9 +59,7 @@ def open_store(cfg: Config, say: Callable[[str], None] = lambda _s: None) -> Sto
             raise StartupError(f"keystore.fs.path: cannot use '{ks.path}': {exc}") from exc
         return store
     if isinstance(ks, EtcdStoreConfig):
-        raise StartupError(
-            "keystore.etcd: the etcd key store is not available in this build yet"
-        )
+        raise StartupError("keystore.etcd: the etcd key store is not available in this build yet")
     if isinstance(ks, RemoteStoreConfig):
         raise StartupError(
             f"keystore.{ks.kind}: this key store is not supported by pykes "
@@ -89,7 +87,9 @@ def _load_trust(cfg: Config) -> list[x509.Certificate] | None:
 async def build_state(cfg: Config, *, stdout: TextIO, stderr: TextIO) -> ServerState:
     """Open everything a request needs; raises StartupError with one clear line."""
     if not cfg.root:
-        raise StartupError("no root identity has been specified (use --root or 'root:'; '_' disables it)")
+        raise StartupError(
+            "no root identity has been specified (use --root or 'root:'; '_' disables it)"
+        )
     metrics = Metrics()
     audit = LogBus(
         console=stdout if cfg.log.audit else None, on_publish=metrics.log_audit_events.inc
@@ -111,8 +111,14 @@ async def build_state(cfg: Config, *, stdout: TextIO, stderr: TextIO) -> ServerS
         store, root=cfg.root, proxies=cfg.tls.proxy.identities, on_error=log_error
     )
     state = ServerState(
-        config=cfg, store=store, keys=keys, access=access, audit=audit, errors=errors,
-        metrics=metrics, proxy_trust=_load_trust(cfg),
+        config=cfg,
+        store=store,
+        keys=keys,
+        access=access,
+        audit=audit,
+        errors=errors,
+        metrics=metrics,
+        proxy_trust=_load_trust(cfg),
     )
     holder.append(state)
     try:
@@ -155,7 +161,9 @@ def banner(cfg: Config, store: Store, *, client_cert: str = "", client_key: str 
         if cfg.auth
         else "off   [ any client can connect but policies still apply ]"
     )
-    keys = f"{store.kind.capitalize()}: {store.location}" if store.kind != "in-memory" else "In Memory"
+    keys = (
+        f"{store.kind.capitalize()}: {store.location}" if store.kind != "in-memory" else "In Memory"
+    )
     lines = [
         f"Endpoint: {endpoints[0]}",
         *[f"          {e}" for e in endpoints[1:]],
@@ -185,20 +193,29 @@ async def run(
 ) -> None:
     """Serve until SIGINT/SIGTERM. Raises StartupError when it cannot start."""
     if not cfg.tls.cert or not cfg.tls.key:
-        raise StartupError("tls: a server certificate and key are required (--cert/--key or tls.cert/tls.key)")
+        raise StartupError(
+            "tls: a server certificate and key are required (--cert/--key or tls.cert/tls.key)"
+        )
     try:
         self_test()
         ssl_ctx = server_context(
-            cert=cfg.tls.cert, key=cfg.tls.key, password=cfg.tls.password, auth=cfg.auth,
-            ca=cfg.tls.ca, min_version=cfg.tls.min_version,
+            cert=cfg.tls.cert,
+            key=cfg.tls.key,
+            password=cfg.tls.password,
+            auth=cfg.auth,
+            ca=cfg.tls.ca,
+            min_version=cfg.tls.min_version,
         )
     except TLSSetupError as exc:
         raise StartupError(str(exc)) from exc
     state = await build_state(cfg, stdout=stdout, stderr=stderr)
     app, _quart = create_app(state, trust=state.proxy_trust)
     if not quiet:
-        print(banner(cfg, state.store, client_cert=client_cert, client_key=client_key)
-              + extra_banner, file=stdout, flush=True)
+        print(
+            banner(cfg, state.store, client_cert=client_cert, client_key=client_key) + extra_banner,
+            file=stdout,
+            flush=True,
+        )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

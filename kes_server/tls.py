@@ -28,7 +28,13 @@ from pathlib import Path
 from kes_server.core.certs import new_identity
 from kes_server.core.pem import load_private_key
 
-__all__ = ["TLSSetupError", "accept_any_client_cert", "client_ssl_context", "self_test", "server_context"]
+__all__ = [
+    "TLSSetupError",
+    "accept_any_client_cert",
+    "client_ssl_context",
+    "self_test",
+    "server_context",
+]
 
 _VERIFY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -116,9 +122,7 @@ def server_context(
 ) -> ssl.SSLContext:
     """The listening socket's context: mTLS, TLS 1.3 by default, ECDHE + AEAD only."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = (
-        ssl.TLSVersion.TLSv1_2 if min_version == "1.2" else ssl.TLSVersion.TLSv1_3
-    )
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2 if min_version == "1.2" else ssl.TLSVersion.TLSv1_3
     # TLS 1.2 suites as in KES: ECDHE key exchange with AEAD ciphers only.
     ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
@@ -159,7 +163,7 @@ def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> bytes | None:
     done_s = done_c = False
     for _ in range(20):
         for obj, is_server in ((cli, False), (srv, True)):
-            if (done_s if is_server else done_c):
+            if done_s if is_server else done_c:
                 continue
             try:
                 obj.do_handshake()

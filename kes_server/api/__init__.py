@@ -34,8 +34,13 @@ def create_app(state: ServerState, *, trust: Any = None) -> tuple[Gateway, Quart
     )
     app.url_map.strict_slashes = False
     app.before_request(authorize_request)
-    for bp in (status.blueprint, key.blueprint, policy.blueprint, identity.blueprint,
-               log.blueprint):
+    for bp in (
+        status.blueprint,
+        key.blueprint,
+        policy.blueprint,
+        identity.blueprint,
+        log.blueprint,
+    ):
         app.register_blueprint(bp)
     install_error_handlers(app)
     cfg = state.config

@@ -35,7 +35,9 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(NotFound)
     async def _not_found(_exc: NotFound) -> Response:
-        response = Response("404 page not found\n", status=404, content_type="text/plain; charset=utf-8")
+        response = Response(
+            "404 page not found\n", status=404, content_type="text/plain; charset=utf-8"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

@@ -118,4 +118,3 @@ def _first_forwarded(value: bytes) -> str:
     if first.count(":") == 1:  # v4:port
         return first.split(":", 1)[0]
     return first
-

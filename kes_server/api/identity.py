@@ -44,8 +44,12 @@ async def list_identities(pattern: str) -> Response:
 
     async def lines() -> AsyncIterator[bytes]:
         for b in rows:
-            line = {"identity": b.identity, "policy": b.policy, "created_at": b.created_at,
-                    "created_by": b.created_by}
+            line = {
+                "identity": b.identity,
+                "policy": b.policy,
+                "created_at": b.created_at,
+                "created_by": b.created_by,
+            }
             yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
 
     return Response(lines(), status=200, content_type="application/x-ndjson")
@@ -62,8 +66,14 @@ async def forget_identity(identity: str) -> Response:
 def _describe(identity: str) -> dict[str, object]:
     access = server_state().access
     if access.is_root(identity):
-        return {"identity": identity, "admin": True, "policy_name": "", "created_at": "",
-                "created_by": "", "policy": {"allow": [], "deny": []}}
+        return {
+            "identity": identity,
+            "admin": True,
+            "policy_name": "",
+            "created_at": "",
+            "created_by": "",
+            "policy": {"allow": [], "deny": []},
+        }
     binding = access.bindings.get(identity)
     body: dict[str, object] = {"identity": identity, "admin": False}
     if binding is None:
@@ -88,7 +98,12 @@ async def describe_identity(identity: str) -> Response:
     if not identity:
         raise InvalidArgument("identity is unknown")
     body = _describe(identity)
-    return _json({"identity": identity, "admin": body["admin"],
-                  "policy": body.get("policy_name", ""),
-                  "created_at": body.get("created_at", ""),
-                  "created_by": body.get("created_by", "")})
+    return _json(
+        {
+            "identity": identity,
+            "admin": body["admin"],
+            "policy": body.get("policy_name", ""),
+            "created_at": body.get("created_at", ""),
+            "created_by": body.get("created_by", ""),
+        }
+    )

@@ -56,6 +56,7 @@ def server_state() -> ServerState:
     return state
 
 
-def request_context(scope: dict[str, Any]) -> RequestContext:
+def request_context(scope: Any) -> RequestContext:
+    """The gateway's facts about the request (``request.scope`` in a handler)."""
     ctx = scope.get("kes")
     return ctx if isinstance(ctx, RequestContext) else RequestContext()

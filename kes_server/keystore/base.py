@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 __all__ = ["Namespace", "Store", "StoreError", "StoreStatus", "StoreUnreachable"]
 
 
-class Namespace(str, Enum):
+class Namespace(StrEnum):
     """What an entry is; each namespace is an independent set of names."""
 
     KEYS = "keys"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import secrets
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -31,9 +33,9 @@ def message(resp: httpx.Response) -> str:
 
 
 @pytest.fixture(name="root")
-def _root(kes_server: RunningServer) -> httpx.Client:
+def _root(kes_server: RunningServer) -> Iterator[httpx.Client]:
     with kes_server.client() as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 def test_version_and_status(root: httpx.Client) -> None:
@@ -73,7 +75,9 @@ def test_create_twice_and_delete_twice(root: httpx.Client) -> None:
     assert missing.status_code == 404 and message(missing) == "key does not exist"
 
 
-@pytest.mark.parametrize("vector", load_vectors("ciphertexts.json")["vectors"], ids=lambda v: v["id"])
+@pytest.mark.parametrize(
+    "vector", load_vectors("ciphertexts.json")["vectors"], ids=lambda v: v["id"]
+)
 def test_every_ciphertext_vector_decrypts_over_http(
     root: httpx.Client, vector: dict[str, Any]
 ) -> None:
@@ -130,11 +134,16 @@ def test_body_limits(root: httpx.Client) -> None:
 def test_encrypt_decrypt(root: httpx.Client, plaintext: bytes, context: bytes) -> None:
     name = unique()
     root.post(f"/v1/key/create/{name}").raise_for_status()
-    enc = root.post(f"/v1/key/encrypt/{name}", json={"plaintext": b64(plaintext), "context": b64(context)})
+    enc = root.post(
+        f"/v1/key/encrypt/{name}", json={"plaintext": b64(plaintext), "context": b64(context)}
+    )
     assert enc.status_code == 200
     ciphertext = base64.b64decode(enc.json()["ciphertext"])
     assert ciphertext.startswith(b'{"aead":')  # the v0.17 JSON format
-    dec = root.post(f"/v1/key/decrypt/{name}", json={"ciphertext": enc.json()["ciphertext"], "context": b64(context)})
+    dec = root.post(
+        f"/v1/key/decrypt/{name}",
+        json={"ciphertext": enc.json()["ciphertext"], "context": b64(context)},
+    )
     assert base64.b64decode(dec.json()["plaintext"]) == plaintext
 
 
@@ -145,11 +154,22 @@ def test_bad_requests(root: httpx.Client) -> None:
         (root.post(f"/v1/key/generate/{name}", content=b""), 400, "invalid json"),
         (root.post(f"/v1/key/generate/{name}", content=b"{"), 400, "invalid json"),
         (root.post(f"/v1/key/generate/{name}", json={"context": "!!"}), 400, "invalid json"),
-        (root.post(f"/v1/key/import/{unique()}", json={"bytes": b64(b"short")}), 400, "invalid key"),
+        (
+            root.post(f"/v1/key/import/{unique()}", json={"bytes": b64(b"short")}),
+            400,
+            "invalid key",
+        ),
         (root.post("/v1/key/create/"), 400, "invalid key name"),
-        (root.post("/v1/key/create/bad.name"), 400, "invalid argument: name contains invalid character"),
-        (root.post(f"/v1/key/decrypt/{name}", json={"ciphertext": b64(b"garbage")}), 400,
-         "decryption failed: ciphertext is not authentic"),
+        (
+            root.post("/v1/key/create/bad.name"),
+            400,
+            "invalid argument: name contains invalid character",
+        ),
+        (
+            root.post(f"/v1/key/decrypt/{name}", json={"ciphertext": b64(b"garbage")}),
+            400,
+            "decryption failed: ciphertext is not authentic",
+        ),
     ]
     for resp, status, text in cases:
         assert (resp.status_code, message(resp)) == (status, text)
@@ -161,13 +181,19 @@ def test_bad_requests(root: httpx.Client) -> None:
 
 def test_list_patterns(root: httpx.Client) -> None:
     prefix = f"lst{secrets.token_hex(3)}"
-    names = [f"{prefix}-key", f"{prefix}-key1", f"{prefix}-key2", f"{prefix}-key_2020-01-10",
-             f"{prefix}-key_2020-05-10", f"{prefix}-other"]
+    names = [
+        f"{prefix}-key",
+        f"{prefix}-key1",
+        f"{prefix}-key2",
+        f"{prefix}-key_2020-01-10",
+        f"{prefix}-key_2020-05-10",
+        f"{prefix}-other",
+    ]
     for n in names:
         root.post(f"/v1/key/create/{n}").raise_for_status()
 
     def listing(pattern: str) -> set[str]:
-        resp = root.get(f"/v1/key/list/{pattern}")
+        resp = root.get(f"/v1/key/list/{quote(pattern, safe='')}")  # as url.PathEscape
         assert resp.status_code == 200
         assert resp.headers["content-type"] == "application/x-ndjson"
         import json
@@ -214,8 +240,11 @@ def test_config_policy_applies(tmp_path: Path) -> None:
         cfg = yaml.safe_load(server.config_path.read_text())
         cfg["policy"] = {
             "my-app": {
-                "allow": ["/v1/key/create/my-app*", "/v1/key/generate/my-app*",
-                          "/v1/key/decrypt/my-app*"],
+                "allow": [
+                    "/v1/key/create/my-app*",
+                    "/v1/key/generate/my-app*",
+                    "/v1/key/decrypt/my-app*",
+                ],
                 "deny": ["/v1/key/generate/my-app-internal*"],
                 "identities": ["${APP_IDENTITY}"],
             }

@@ -100,13 +100,21 @@ def test_go_durations(text: str, seconds: float) -> None:
         ({"log": {"audit": "maybe"}}, "log.audit", "on' or 'off"),
         ({"cache": {"expiry": {"any": "5 minutes"}}}, "cache.expiry.any", "invalid duration"),
         ({"policy": {"p": {"allow": ["/v1/key/[a-"]}}}, "policy.p.allow[0]", "syntax error"),
-        ({"root": "r" * 64, "policy": {"p": {"identities": ["r" * 64]}}}, "policy.p.identities[0]", "root"),
+        (
+            {"root": "r" * 64, "policy": {"p": {"identities": ["r" * 64]}}},
+            "policy.p.identities[0]",
+            "root",
+        ),
         (
             {"policy": {"p": {"identities": ["a" * 64]}, "q": {"identities": ["a" * 64]}}},
             "policy.q.identities[0]",
             "already has a policy",
         ),
-        ({"keystore": {"fs": {"path": "/x"}, "etcd": {"endpoints": ["h:1"]}}}, "keystore", "only one"),
+        (
+            {"keystore": {"fs": {"path": "/x"}, "etcd": {"endpoints": ["h:1"]}}},
+            "keystore",
+            "only one",
+        ),
         ({"keystore": {"etcd": {"endpoints": []}}}, "keystore.etcd.endpoints", "at least one"),
         ({"tls": {"min_version": "1.1"}}, "tls.min_version", "1.2 or 1.3"),
         ({"keys": [{"name": ""}]}, "keys[0].name", "empty"),
@@ -125,7 +133,9 @@ def test_yaml_syntax_error_is_a_config_error() -> None:
 
 
 def test_stores() -> None:
-    assert parse_config({"keystore": {"fs": {"path": "./keys"}}}).keystore == FSStoreConfig("./keys")
+    assert parse_config({"keystore": {"fs": {"path": "./keys"}}}).keystore == FSStoreConfig(
+        "./keys"
+    )
     etcd = parse_config(
         {"keystore": {"etcd": {"endpoints": ["http://127.0.0.1:2379"], "timeout": "3s"}}}
     ).keystore

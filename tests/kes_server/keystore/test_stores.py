@@ -74,7 +74,9 @@ async def test_fs_layout_and_permissions(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "my-key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # v0.17 file format, readable by an original KES.
-    assert path.read_bytes() == b'{"bytes":"' + b"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" + b'"}'
+    assert (
+        path.read_bytes() == b'{"bytes":"' + b"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" + b'"}'
+    )
     assert decode_key(path.read_bytes()) == b"\x01" * 32
     # Metadata never shows up as a key; leftover temp files are swept.
     await store.put(Namespace.POLICIES, "p", b"{}")

@@ -1,0 +1,241 @@
+"""Go ``path.Match`` globs, as KES uses them for policies and list patterns.
+
+KES decides every authorisation question with Go's ``path.Match``: policy
+``allow``/``deny`` rules are globs over the request path, and the list
+endpoints filter key, policy and identity names with a glob. A policy that
+matches one path more or less than upstream would is a security bug, so this
+module reproduces Go's semantics *exactly*, quirks included:
+
+* ``*`` matches any run of characters except ``/``; ``?`` one non-``/``
+  character; ``[a-z]`` / ``[^0-9]`` classes (ranges, ``^`` negation, ``\\``
+  escapes; a class may match ``/``, as in Go); ``\\c`` is a literal ``c``;
+  every other character is itself. The whole name must match.
+* Go is not a backtracking matcher. It splits the pattern into chunks (a run
+  of stars, then star-free text) and, for every chunk but the last, commits
+  to the *leftmost* position where the chunk matches. With literals and
+  ``?`` alone that equals the textbook semantics, but a class that matches
+  ``/`` can make Go answer "no" where a backtracking matcher says "yes"
+  (``*[^x][^x]*y`` vs ``ab/y``). We emulate the commit with an atomic group
+  ``(?>[^/]*?chunk)`` so a compiled :class:`re.Pattern` gives Go's answer.
+* Malformed patterns (unterminated or empty class, ``[a-]``, a trailing
+  ``\\``) raise :class:`BadPattern` from :func:`compile_glob` for the whole
+  pattern, whatever name it would later be matched against. (Go only notices
+  while matching, but KES validates every pattern when a policy is created,
+  and so do we.)
+
+Patterns are compiled once (``compile_glob`` is cached) because policies are
+evaluated on every request.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "AnyChar",
+    "BadPattern",
+    "CharClass",
+    "Chunk",
+    "Glob",
+    "Item",
+    "Literal",
+    "compile_glob",
+    "glob_regex",
+]
+
+#: How many distinct patterns :func:`compile_glob` remembers.
+CACHE_SIZE: Final = 4096
+
+
+class BadPattern(ValueError):
+    """The glob pattern is malformed (Go's ``path.ErrBadPattern``)."""
+
+    def __init__(self, pattern: str, detail: str = "") -> None:
+        self.pattern = pattern
+        self.detail = detail
+        # Go's error text, which KES puts into its start-up error message.
+        super().__init__("syntax error in pattern")
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """One character that must appear as is (possibly written ``\\c``)."""
+
+    char: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnyChar:
+    """``?``: any single character except ``/``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CharClass:
+    """``[...]``: one character inside (or, negated, outside) the ranges.
+
+    A range with ``lo > hi`` is legal in Go and simply matches nothing.
+    """
+
+    negated: bool
+    ranges: tuple[tuple[str, str], ...]
+
+    def contains(self, char: str) -> bool:
+        """Whether the class accepts ``char`` (``/`` included, as in Go)."""
+        inside = any(lo <= char <= hi for lo, hi in self.ranges)
+        return inside != self.negated
+
+
+Item = Literal | AnyChar | CharClass
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Go's unit of matching: optional leading ``*`` run, then fixed-width items."""
+
+    star: bool
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Glob:
+    """A validated pattern and its compiled matcher; build with :func:`compile_glob`."""
+
+    pattern: str
+    chunks: tuple[Chunk, ...]
+    regex: re.Pattern[str]
+
+    def match(self, name: str) -> bool:
+        """Whether ``name`` matches the whole pattern (Go ``path.Match``)."""
+        return self.regex.fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def compile_glob(pattern: str) -> Glob:
+    """Validate and compile ``pattern``; raise :class:`BadPattern` if malformed.
+
+    Cached, since the same few policy patterns are matched on every request.
+    """
+    chunks = _parse(pattern)
+    return Glob(pattern=pattern, chunks=chunks, regex=re.compile(glob_regex(chunks)))
+
+
+def glob_regex(chunks: tuple[Chunk, ...]) -> str:
+    """The ``re`` source (for ``fullmatch``) that decides like Go for ``chunks``.
+
+    Exposed so :mod:`kes_server.core.policy` can join several globs into one
+    alternation and test a path against a whole rule list in one call.
+    """
+    parts: list[str] = []
+    last = len(chunks) - 1
+    for index, chunk in enumerate(chunks):
+        body = "".join(_item_regex(item) for item in chunk.items)
+        if not chunk.star:
+            parts.append(body)
+        elif not chunk.items:
+            parts.append("[^/]*")  # trailing star: the rest, if it has no '/'
+        elif index < last:
+            # Go commits to the leftmost position where the chunk matches.
+            parts.append(f"(?>[^/]*?{body})")
+        else:
+            parts.append(f"[^/]*{body}")  # last chunk: must end the name
+    return "".join(parts)
+
+
+def _item_regex(item: Item) -> str:
+    if isinstance(item, Literal):
+        return re.escape(item.char)
+    if isinstance(item, AnyChar):
+        return "[^/]"
+    members = "".join(
+        _class_char(lo) if lo == hi else f"{_class_char(lo)}-{_class_char(hi)}"
+        for lo, hi in item.ranges
+        if lo <= hi
+    )
+    if not members:
+        return "[\\s\\S]" if item.negated else "(?!)"
+    return f"[^{members}]" if item.negated else f"[{members}]"
+
+
+def _class_char(char: str) -> str:
+    # A \U escape is unambiguous inside a class whatever the character is.
+    return f"\\U{ord(char):08x}"
+
+
+def _parse(pattern: str) -> tuple[Chunk, ...]:
+    """Split like Go's ``scanChunk`` and parse each chunk like ``matchChunk``."""
+    chunks: list[Chunk] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        star = False
+        while i < n and pattern[i] == "*":
+            star, i = True, i + 1
+        j, in_range = i, False
+        while j < n:
+            c = pattern[j]
+            if c == "\\":
+                if j + 1 < n:
+                    j += 1
+            elif c == "[":
+                in_range = True
+            elif c == "]":
+                in_range = False
+            elif c == "*" and not in_range:
+                break
+            j += 1
+        chunks.append(Chunk(star, _parse_chunk(pattern, pattern[i:j])))
+        i = j
+    return tuple(chunks)
+
+
+def _parse_chunk(pattern: str, chunk: str) -> tuple[Item, ...]:
+    items: list[Item] = []
+    k, n = 0, len(chunk)
+    while k < n:
+        c = chunk[k]
+        if c == "[":
+            k += 1
+            negated = k < n and chunk[k] == "^"
+            if negated:
+                k += 1
+            ranges: list[tuple[str, str]] = []
+            while True:
+                if k < n and chunk[k] == "]" and ranges:
+                    k += 1
+                    break
+                lo, k = _get_esc(pattern, chunk, k)
+                hi = lo
+                if chunk[k] == "-":
+                    hi, k = _get_esc(pattern, chunk, k + 1)
+                ranges.append((lo, hi))
+            items.append(CharClass(negated, tuple(ranges)))
+        elif c == "?":
+            items.append(AnyChar())
+            k += 1
+        elif c == "\\":
+            if k + 1 >= n:
+                raise BadPattern(pattern, "trailing backslash")
+            items.append(Literal(chunk[k + 1]))
+            k += 2
+        else:
+            items.append(Literal(c))
+            k += 1
+    return tuple(items)
+
+
+def _get_esc(pattern: str, chunk: str, k: int) -> tuple[str, int]:
+    """One class character at ``chunk[k]`` (Go's ``getEsc``); must not end the chunk."""
+    n = len(chunk)
+    if k >= n or chunk[k] in "-]":
+        raise BadPattern(pattern, "bad character class")
+    if chunk[k] == "\\":
+        k += 1
+        if k >= n:
+            raise BadPattern(pattern, "trailing backslash in character class")
+    char = chunk[k]
+    k += 1
+    if k >= n:
+        raise BadPattern(pattern, "unterminated character class")
+    return char, k

@@ -33,6 +33,7 @@ def create_app(state: ServerState, *, trust: Any = None) -> tuple[Gateway, Quart
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     app.url_map.strict_slashes = False
+    app.url_map.redirect_defaults = False
     app.before_request(authorize_request)
     for bp in (
         status.blueprint,

@@ -8,6 +8,8 @@ Only ``/version`` is open to every client with a certificate.
 from __future__ import annotations
 
 from quart import request
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import RequestRedirect
 
 from kes_server.api.state import request_context, server_state
 
@@ -17,8 +19,10 @@ _OPEN_PATHS = frozenset({"/version"})
 
 
 async def authorize_request() -> None:
-    if request.routing_exception is not None:
-        raise request.routing_exception
+    exc = request.routing_exception
+    if exc is not None:
+        # werkzeug would redirect "/v1/key/list" to "/v1/key/list/"; Go's mux does not.
+        raise NotFound() if isinstance(exc, RequestRedirect) else exc
     ctx = request_context(request.scope)
     if ctx.error is not None:
         raise ctx.error

@@ -2,7 +2,7 @@
 
 KES loads its TLS certificate and key from PEM files that people produce with
 every tool imaginable, so the loader is lenient about layout (blank lines,
-CRLF, text around the blocks, a key stored after the certificate) but strict
+CRLF, a BOM, text around the blocks, a key after the certificate) but strict
 about content: a block with no matching END line, bad base64, or a file that
 *starts* with a private key (the usual sign of swapped ``cert``/``key``
 arguments) is an error rather than something silently skipped
@@ -75,6 +75,7 @@ def parse_pem(data: bytes) -> list[PemBlock]:
     headers or invalid base64, because a half-readable file is almost always
     a copy-and-paste accident the operator should hear about.
     """
+    data = data.removeprefix(b"\xef\xbb\xbf")  # UTF-8 BOM, as Windows editors write it
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:

@@ -132,7 +132,8 @@ def test_bad_patterns_are_rejected(pattern: str, kind: str) -> None:
 
 
 def test_empty_and_missing_lists() -> None:
-    for body in ({}, {"allow": None, "deny": None}, {"allow": [], "deny": []}):
+    bodies: list[dict[str, object]] = [{}, {"allow": None, "deny": None}, {"allow": [], "deny": []}]
+    for body in bodies:
         policy = Policy.from_json(body)
         assert policy == Policy()
         assert not policy.allows("/v1/key/create/a")

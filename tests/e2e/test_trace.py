@@ -1,0 +1,230 @@
+"""Audit and error traces, console audit logging, and metrics, against a real server."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import queue
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.server import RunningServer, start_server
+
+pytestmark = pytest.mark.e2e
+
+
+class Trace:
+    """Reads a trace stream in a thread and hands every event over a queue.
+
+    Uses ``http.client`` on a socket we own, so ``close()`` can shut the socket
+    down at the OS level (safe across threads) instead of closing an SSL
+    object another thread is reading, which corrupts OpenSSL's state.
+    """
+
+    def __init__(self, server: RunningServer, path: str = "/v1/log/audit/trace") -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.status = 0
+        self._ready = threading.Event()
+        ctx = server.ssl_context()
+        self._conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=10)
+        self._conn.connect()
+        assert self._conn.sock is not None
+        self._conn.sock.settimeout(None)
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10), "trace did not start"
+
+    def _run(self, path: str) -> None:
+        try:
+            self._conn.request("GET", path)
+            resp = self._conn.getresponse()
+            self.status = resp.status
+            self._ready.set()
+            while line := resp.readline():
+                if line.strip():
+                    self.events.put(json.loads(line))
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        finally:
+            self._ready.set()
+
+    def wait_for(self, predicate: Any, timeout: float = 1.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("no matching event in time")
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if predicate(event):
+                return event
+
+    def close(self) -> None:
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        self._conn.close()
+
+
+@pytest.fixture(name="trace")
+def _trace(kes_server: RunningServer) -> Iterator[Trace]:
+    t = Trace(kes_server)
+    yield t
+    t.close()
+
+
+def test_audit_event_arrives_within_a_second(kes_server: RunningServer, trace: Trace) -> None:
+    assert trace.status == 200
+    name = f"audit-{secrets.token_hex(4)}"
+    with kes_server.client() as client:
+        client.post(f"/v1/key/create/{name}").raise_for_status()
+    event = trace.wait_for(lambda e: e["request"]["path"] == f"/v1/key/create/{name}", 1.0)
+    assert event["request"]["identity"] == kes_server.root_identity
+    assert event["request"]["ip"] == "127.0.0.1"
+    assert event["request"]["method"] == "POST"
+    assert event["response"]["code"] == 200 and event["response"]["time"] > 0
+    assert "." in event["time"]  # RFC 3339 with sub-second precision
+
+
+def test_denied_requests_are_audited_too(kes_server: RunningServer, trace: Trace) -> None:
+    stranger = kes_server.new_client("stranger")
+    with kes_server.client(stranger) as client:
+        client.post("/v1/key/create/denied")
+    event = trace.wait_for(lambda e: e["request"]["identity"] == stranger.identity)
+    assert event["response"]["code"] == 403
+
+
+def test_two_subscribers_get_every_event(kes_server: RunningServer) -> None:
+    first, second = Trace(kes_server), Trace(kes_server)
+    try:
+        paths = [f"/v1/key/create/two-{secrets.token_hex(4)}" for _ in range(20)]
+        with kes_server.client() as client:
+            for path in paths:
+                client.post(path)
+        for t in (first, second):
+            seen: set[str] = set()
+            while not set(paths) <= seen:
+                seen.add(
+                    t.wait_for(lambda e: e["request"]["path"] in paths, 2.0)["request"]["path"]
+                )
+    finally:
+        first.close()
+        second.close()
+
+
+def test_stalled_subscriber_does_not_block_requests(kes_server: RunningServer) -> None:
+    """A client that subscribes and never reads: requests keep being served."""
+    ctx = kes_server.ssl_context()
+    ctx.set_alpn_protocols(["http/1.1"])
+    raw = socket.create_connection(("127.0.0.1", kes_server.port))
+    stalled = ctx.wrap_socket(raw, server_hostname="localhost")
+    stalled.sendall(b"GET /v1/log/audit/trace HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    try:
+        with kes_server.client() as client:
+            padding = "x" * 60
+            for i in range(1500):  # ~200 KB of events, more than socket buffers hold
+                resp = client.get(f"/v1/status?{padding}{i}")
+                assert resp.status_code == 200
+            metrics = client.get("/v1/metrics").text
+        assert "kes_log_trace_subscribers" in metrics
+    finally:
+        stalled.close()
+
+
+def _metrics(client: httpx.Client) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(client.get("/v1/metrics").text):
+        for sample in family.samples:
+            if not sample.labels:
+                # prometheus-client's parser reports counters as "<name>_total".
+                values[sample.name.removesuffix("_total")] = sample.value
+    return values
+
+
+def test_metrics_parse_and_add_up(kes_server: RunningServer) -> None:
+    with kes_server.client() as client:
+        client.post("/v1/key/create/")  # a 400
+        client.get("/version")
+        values = _metrics(client)
+        again = _metrics(client)
+    total = values["kes_http_response_time_count"]
+    assert (
+        values["kes_http_request_success"]
+        + values["kes_http_request_error"]
+        + values["kes_http_request_failure"]
+        == total
+    )
+    # Scraping /v1/metrics itself changes none of the counters.
+    assert again["kes_http_response_time_count"] == total
+    for name in (
+        "kes_system_up_time",
+        "kes_log_audit_events",
+        "kes_log_error_events",
+        "kes_http_request_active",
+        "kes_cache_hits",
+        "kes_log_trace_subscribers",
+    ):
+        assert name in values
+
+
+def test_metrics_families_hold_one_metric_each(kes_server: RunningServer) -> None:
+    """Upstream's check: every family holds exactly one (unlabelled) metric."""
+    with kes_server.client() as client:
+        text = client.get("/v1/metrics").text
+    for family in text_string_to_metric_families(text):
+        label_sets = {
+            tuple(sorted((k, v) for k, v in s.labels.items() if k != "le")) for s in family.samples
+        }
+        assert label_sets == {()}, family.name
+
+
+def test_metrics_need_permission(kes_server: RunningServer) -> None:
+    with kes_server.client(kes_server.new_client("nobody")) as client:
+        assert client.get("/v1/metrics").status_code == 403
+        assert client.get("/v1/log/audit/trace").status_code == 403
+
+
+def test_audit_log_to_stdout_and_error_trace(tmp_path: Path) -> None:
+    with start_server(tmp_path, config={"log": {"audit": "on"}}) as server:
+        errors = Trace(server, "/v1/log/error/trace")
+        try:
+            keys = tmp_path / "keys"
+            keys.rename(tmp_path / "keys-moved")
+            keys.write_text("the key store is gone")
+            with server.client() as client:
+                resp = client.post("/v1/key/create/broken")
+                assert resp.status_code == 502
+                assert resp.json()["message"] == "bad gateway: failed to create key"
+            event = errors.wait_for(lambda e: "broken" in e["message"], 2.0)
+            assert "failed to create key" in event["message"]
+        finally:
+            errors.close()
+        server.stop()
+        lines = [
+            json.loads(x) for x in server.stdout_path.read_text().splitlines() if x.startswith("{")
+        ]
+        assert any(e["request"]["path"] == "/v1/key/create/broken" for e in lines)
+        assert "failed to create key" in server.stderr_path.read_text()
+
+
+@pytest.mark.slow
+def test_trace_survives_70_seconds_idle(kes_server: RunningServer, trace: Trace) -> None:
+    time.sleep(70)
+    with kes_server.client() as client:
+        client.get("/version")
+    event = trace.wait_for(lambda e: e["request"]["path"] == "/version", 2.0)
+    assert event["response"]["code"] == 200

@@ -27,7 +27,13 @@ from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.typing import AppWrapper
 
-__all__ = ["KesHypercornConfig", "PeerCertTCPServer", "check_hooks", "serve"]
+__all__ = [
+    "KesHypercornConfig",
+    "PeerCertTCPServer",
+    "check_hooks",
+    "serve",
+    "set_handshake_logger",
+]
 
 #: Key of our entry in ``scope["extensions"]``.
 TLS_EXTENSION = "tls"
@@ -90,8 +96,50 @@ class PeerCertTCPServer(TCPServer):
         super().__init__(wrapped, loop, config, context, state, reader, writer)
 
 
+_HandshakeLogger = Callable[[str, BaseException], None]
+_handshake_logger: _HandshakeLogger | None = None
+
+
+def _install_handshake_hook() -> None:
+    """Report failed TLS handshakes, which asyncio only logs in debug mode.
+
+    A refused client (no certificate, wrong CA, old TLS version) never reaches
+    hypercorn, so without this an operator would see nothing at all.
+    """
+    from asyncio import sslproto
+
+    proto = sslproto.SSLProtocol
+    original = proto._on_handshake_complete
+    if getattr(original, "_kes_hooked", False):
+        return
+
+    def _on_handshake_complete(self: Any, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None and _handshake_logger is not None:
+            transport = getattr(self, "_transport", None)
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            where = f"{peer[0]}:{peer[1]}" if peer else "unknown peer"
+            try:
+                _handshake_logger(where, handshake_exc)
+            except Exception:  # noqa: BLE001 - logging must never break the loop
+                pass
+        original(self, handshake_exc)
+
+    _on_handshake_complete._kes_hooked = True  # type: ignore[attr-defined]
+    proto._on_handshake_complete = _on_handshake_complete  # type: ignore[method-assign]
+
+
+def set_handshake_logger(logger: _HandshakeLogger | None) -> None:
+    global _handshake_logger
+    _handshake_logger = logger
+    _install_handshake_hook()
+
+
 def check_hooks() -> None:
     """Fail loudly at start-up if hypercorn's internals moved under our hooks."""
+    from asyncio import sslproto
+
+    if not hasattr(sslproto.SSLProtocol, "_on_handshake_complete"):
+        raise RuntimeError("asyncio's SSLProtocol changed; cannot report TLS handshake errors")
     if not hasattr(hc_run, "TCPServer") or not hasattr(hc_run, "worker_serve"):
         raise RuntimeError(
             "this hypercorn version does not look up TCPServer in hypercorn.asyncio.run; "

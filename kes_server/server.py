@@ -34,9 +34,10 @@ from kes_server.keys import KeyManager
 from kes_server.keystore.base import Store, StoreError
 from kes_server.keystore.fs import FSStore
 from kes_server.keystore.memory import MemoryStore
+from kes_server.keystore.metered import MeteredStore
 from kes_server.logbus import LogBus, error_console_format
 from kes_server.metrics import Metrics
-from kes_server.serve import serve
+from kes_server.serve import serve, set_handshake_logger
 from kes_server.tls import TLSSetupError, self_test, server_context
 
 __all__ = ["StartupError", "banner", "build_state", "open_store", "run"]
@@ -99,7 +100,11 @@ async def build_state(cfg: Config, *, stdout: TextIO, stderr: TextIO) -> ServerS
         console_format=error_console_format,
         on_publish=metrics.log_error_events.inc,
     )
-    store = open_store(cfg, say=lambda s: print(s, file=stdout, flush=True))
+    store: Store = MeteredStore(
+        open_store(cfg, say=lambda s: print(s, file=stdout, flush=True)),
+        observe=metrics.store_latency.observe,
+        failed=metrics.store_errors.inc,
+    )
     holder: list[ServerState] = []
 
     def log_error(text: str) -> None:
@@ -228,6 +233,11 @@ async def run(
         state.audit.close()
         state.errors.close()
 
+    def on_handshake_error(peer: str, exc: BaseException) -> None:
+        reason = getattr(exc, "reason", None) or str(exc)
+        state.log_error(f"http: TLS handshake error from {peer}: {reason}")
+
+    set_handshake_logger(on_handshake_error)
     state.keys.start()
     state.access.start()
     try:

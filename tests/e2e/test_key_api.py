@@ -258,3 +258,12 @@ def test_config_policy_applies(tmp_path: Path) -> None:
             assert client.post("/v1/key/create/other").status_code == 403
             assert client.post("/v1/key/generate/my-app-internal", json={}).status_code == 403
             assert client.delete("/v1/key/delete/my-app-key").status_code == 403
+
+
+def test_refused_handshake_is_an_error_event(tmp_path: Path) -> None:
+    with start_server(tmp_path) as server:
+        ctx = ssl.create_default_context(cafile=str(server.ca_file))
+        with pytest.raises(httpx.HTTPError), httpx.Client(base_url=server.url, verify=ctx) as c:
+            c.get("/version")
+        server.stop()
+        assert "TLS handshake error from 127.0.0.1" in server.stderr_path.read_text()

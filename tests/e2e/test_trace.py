@@ -211,6 +211,13 @@ def test_audit_log_to_stdout_and_error_trace(tmp_path: Path) -> None:
                 assert resp.json()["message"] == "bad gateway: failed to create key"
             event = errors.wait_for(lambda e: "broken" in e["message"], 2.0)
             assert "failed to create key" in event["message"]
+            with server.client() as client:
+                failures = [
+                    line
+                    for line in client.get("/v1/metrics").text.splitlines()
+                    if line.startswith("kes_keystore_errors ")
+                ]
+            assert failures and float(failures[0].split()[1]) >= 1
         finally:
             errors.close()
         server.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 from quart import Quart
 
-from kes_server.api import identity, key, log, policy, status
+from kes_server.api import fastpath, identity, key, log, policy, status
 from kes_server.api.auth import authorize_request
 from kes_server.api.errors import install_error_handlers
 from kes_server.api.gateway import Gateway
@@ -51,4 +51,4 @@ def create_app(state: ServerState, *, trust: Any = None) -> tuple[Gateway, Quart
         verify_forwarded=cfg.auth,
         trust=trust,
     )
-    return Gateway(app, state, identifier), app
+    return Gateway(app, state, identifier, fast=fastpath.enabled()), app

@@ -16,10 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kes_server.api.fastpath import FastPath
 from kes_server.api.identify import Identifier
 from kes_server.api.routes import route_for
 from kes_server.api.state import RequestContext, ServerState
-from kes_server.core.errors import APIError, ServerTimeout
+from kes_server.core.errors import APIError, InternalError, ServerTimeout
 from kes_server.logbus import format_time_ns
 
 __all__ = ["Gateway"]
@@ -48,10 +49,13 @@ def error_messages(exc: APIError) -> list[dict[str, Any]]:
 class Gateway:
     """Wraps the app; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, state: ServerState, identifier: Identifier) -> None:
+    def __init__(
+        self, app: ASGIApp, state: ServerState, identifier: Identifier, *, fast: bool = True
+    ) -> None:
         self.app = app
         self.state = state
         self.identifier = identifier
+        self.fast = FastPath(state) if fast else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -100,11 +104,17 @@ class Gateway:
         try:
             route = route_for(path)
             timeout = route.timeout_s if route is not None else 10.0
+            op = self.fast.match(scope["method"], path) if self.fast is not None else None
+            handler: Awaitable[None]
+            if op is not None and self.fast is not None:
+                handler = self._fast(self.fast, ctx, path, op, receive, send_wrapper)
+            else:
+                handler = self.app(scope, receive, send_wrapper)
             if timeout is None:
-                await self.app(scope, receive, send_wrapper)
+                await handler
             else:
                 try:
-                    await asyncio.wait_for(self.app(scope, receive, send_wrapper), timeout)
+                    await asyncio.wait_for(handler, timeout)
                 except TimeoutError:
                     if not started:
                         for message in error_messages(ServerTimeout()):
@@ -112,3 +122,24 @@ class Gateway:
         finally:
             if metered:
                 metrics.request_active.dec()
+
+    async def _fast(
+        self,
+        fast: FastPath,
+        ctx: RequestContext,
+        path: str,
+        op: tuple[str, Any, int],
+        receive: Any,
+        send: Any,
+    ) -> None:
+        try:
+            await fast.handle(ctx, path, op, receive, send)
+        except APIError as exc:
+            for message in error_messages(exc):
+                await send(message)
+        except Exception as exc:  # noqa: BLE001 - same contract as the Quart error handler
+            self.state.log_error(
+                f"http: internal error on POST {path}: {type(exc).__name__}: {exc}"
+            )
+            for message in error_messages(InternalError()):
+                await send(message)

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response
 
-from kes_server.api.body import b64_field, read_body, read_json
+from kes_server.api.body import read_body, read_json
 from kes_server.api.state import server_state
-from kes_server.core.crypto import new_key, seal, unseal
+from kes_server.api.wire import b64_field, decrypt_reply, encrypt_reply, generate_reply
+from kes_server.core.crypto import new_key, unseal
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import compile_glob
 from kes_server.core.names import validate_name, validate_pattern
@@ -26,6 +27,10 @@ def _b64(data: bytes) -> str:
 
 def _ok() -> Response:
     return Response(b"", status=200)
+
+
+def _json_bytes(body: bytes) -> Response:
+    return Response(body, status=200, content_type="application/json")
 
 
 def _json(body: object) -> Response:
@@ -70,11 +75,8 @@ async def delete_key(name: str) -> Response:
 async def generate_key(name: str) -> Response:
     validate_name(name, "key")
     body = await read_json()
-    context = b64_field(body, "context")
     key = await server_state().keys.get(name)
-    data_key = new_key()
-    ciphertext = seal(key, data_key, context)
-    return _json({"plaintext": _b64(data_key), "ciphertext": _b64(ciphertext)})
+    return _json_bytes(generate_reply(key, body))
 
 
 @blueprint.post("/v1/key/encrypt/", defaults={"name": ""})
@@ -82,10 +84,8 @@ async def generate_key(name: str) -> Response:
 async def encrypt(name: str) -> Response:
     validate_name(name, "key")
     body = await read_json()
-    plaintext = b64_field(body, "plaintext")
-    context = b64_field(body, "context")
     key = await server_state().keys.get(name)
-    return _json({"ciphertext": _b64(seal(key, plaintext, context))})
+    return _json_bytes(encrypt_reply(key, body))
 
 
 @blueprint.post("/v1/key/decrypt/", defaults={"name": ""})
@@ -93,10 +93,8 @@ async def encrypt(name: str) -> Response:
 async def decrypt(name: str) -> Response:
     validate_name(name, "key")
     body = await read_json()
-    ciphertext = b64_field(body, "ciphertext")
-    context = b64_field(body, "context")
     key = await server_state().keys.get(name)
-    return _json({"plaintext": _b64(unseal(key, ciphertext, context))})
+    return _json_bytes(decrypt_reply(key, body))
 
 
 @blueprint.post("/v1/key/bulk/decrypt/", defaults={"name": ""})

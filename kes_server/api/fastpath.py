@@ -1,0 +1,98 @@
+"""A framework-free path for the three hot endpoints: generate, encrypt, decrypt.
+
+These calls sit on the write/read path of every object MinIO handles, and
+measurements (docs/performance.md) show the framework, not crypto or TLS,
+dominates their cost. So the gateway serves them directly at the ASGI level,
+with exactly the same checks in the same order as the Quart route and the
+same reply builders (``wire.py``):
+
+  identity errors -> policy -> name -> body limit -> JSON -> key lookup -> crypto
+
+Everything else (and these paths with a wrong method) goes through Quart.
+Set ``KES_NO_FAST_PATH=1`` to route them through Quart too (used by tests and
+benchmarks to compare both paths).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kes_server.api.routes import KIB, MIB
+from kes_server.api.state import RequestContext, ServerState
+from kes_server.api.wire import decrypt_reply, encrypt_reply, generate_reply, parse_json
+from kes_server.core.errors import PayloadTooLarge
+from kes_server.core.names import validate_name
+
+__all__ = ["FastPath", "enabled"]
+
+Reply = Callable[[bytes, Any], bytes]
+_OPS: tuple[tuple[str, Reply, int], ...] = (
+    ("/v1/key/generate/", generate_reply, 1 * MIB),
+    ("/v1/key/decrypt/", decrypt_reply, 1 * MIB),
+    ("/v1/key/encrypt/", encrypt_reply, 512 * KIB),
+)
+_HEADERS = [(b"content-type", b"application/json")]
+
+
+def enabled() -> bool:
+    return os.environ.get("KES_NO_FAST_PATH", "") in ("", "0")
+
+
+class FastPath:
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @staticmethod
+    def match(method: str, path: str) -> tuple[str, Reply, int] | None:
+        if method != "POST":
+            return None
+        for prefix, reply, limit in _OPS:
+            if path.startswith(prefix):
+                return path[len(prefix) :], reply, limit
+        return None
+
+    async def handle(
+        self,
+        ctx: RequestContext,
+        path: str,
+        op: tuple[str, Reply, int],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        """Serve one request; raises APIError for the gateway to render."""
+        name, reply, limit = op
+        if ctx.error is not None:
+            raise ctx.error
+        self.state.access.authorize(ctx.identity, path)
+        validate_name(name, "key")
+        body = await _read_body(receive, limit)
+        document = parse_json(body)
+        key = await self.state.keys.get(name)
+        payload = reply(key, document)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_HEADERS, (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

@@ -1,0 +1,73 @@
+"""The JSON bodies of the crypto endpoints, with no framework in sight.
+
+Shared by the Quart handlers (``key.py``) and the gateway's fast path
+(``fastpath.py``) so both answer byte-for-byte the same, errors included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from kes_server.core.crypto import new_key, seal, unseal
+from kes_server.core.errors import InvalidArgument
+
+__all__ = ["b64_field", "decrypt_reply", "encrypt_reply", "generate_reply", "parse_json"]
+
+
+def parse_json(data: bytes, *, required: bool = True) -> Any:
+    """A request's JSON document; 400 ``invalid json`` when it is not one."""
+    if not data.strip():
+        if required:
+            raise InvalidArgument("invalid json")
+        return {}
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("invalid json") from None
+
+
+def b64_field(obj: Any, name: str) -> bytes:
+    """A base64 field of a JSON object; absent, null and "" all mean empty (spec §4.5)."""
+    if not isinstance(obj, dict):
+        raise InvalidArgument("invalid json")
+    value = obj.get(name)
+    if value is None or value == "":
+        return b""
+    if not isinstance(value, str):
+        raise InvalidArgument("invalid json")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("invalid json") from None
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+def generate_reply(key: bytes, body: Any) -> bytes:
+    """A fresh data key, sealed under ``key`` with the request's context."""
+    context = b64_field(body, "context")
+    data_key = new_key()
+    return (
+        b'{"plaintext":"'
+        + _b64(data_key)
+        + b'","ciphertext":"'
+        + _b64(seal(key, data_key, context))
+        + b'"}'
+    )
+
+
+def encrypt_reply(key: bytes, body: Any) -> bytes:
+    plaintext = b64_field(body, "plaintext")
+    context = b64_field(body, "context")
+    return b'{"ciphertext":"' + _b64(seal(key, plaintext, context)) + b'"}'
+
+
+def decrypt_reply(key: bytes, body: Any) -> bytes:
+    ciphertext = b64_field(body, "ciphertext")
+    context = b64_field(body, "context")
+    return b'{"plaintext":"' + _b64(unseal(key, ciphertext, context)) + b'"}'

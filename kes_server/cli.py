@@ -51,6 +51,13 @@ def _mlock() -> None:
     "--dev", is_flag=True, help="Zero-config dev server with generated certs and fs store."
 )
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Where --dev keeps its files.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the listen socket (needs an fs or etcd store).",
+)
 @click.option("--mlock", is_flag=True, help="Lock all memory (keeps keys out of swap).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
 @click.version_option(KES_VERSION, "-v", "--version", prog_name="kes-server")
@@ -63,6 +70,7 @@ def main(
     auth: str | None,
     dev: bool,
     state_dir: str | None,
+    workers: int,
     mlock: bool,
     quiet: bool,
 ) -> None:
@@ -112,6 +120,9 @@ def main(
             f"          use `kes -k ...`, or `curl --cacert {dev_state.server_cert}`)\n"
             f"          TUI: kes-tui -k   (after the exports above)\n"
         )
+    if workers > 1:
+        _run_workers(cfg, workers, quiet, client_cert, client_key, extra)
+        return
     try:
         asyncio.run(
             run(
@@ -122,6 +133,47 @@ def main(
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+
+
+def _run_workers(
+    cfg: Config, workers: int, quiet: bool, client_cert: str, client_key: str, extra: str
+) -> None:
+    import socket
+
+    from kes_server.server import StartupError, run
+    from kes_server.workers import Relay, run_workers
+
+    if cfg.keystore is None:
+        _fail(
+            "--workers needs a shared key store (keystore.fs or keystore.etcd); "
+            "the in-memory store would differ per worker"
+        )
+
+    def start(index: int, sock: socket.socket, relay: Relay) -> int:
+        try:
+            asyncio.run(
+                run(
+                    cfg,
+                    quiet=quiet or index > 0,
+                    client_cert=client_cert,
+                    client_key=client_key,
+                    extra_banner=extra,
+                    sock=sock,
+                    relay=relay,
+                )
+            )
+        except StartupError as exc:
+            click.echo(f"kes-server: worker {index}: {exc}", err=True)
+            return EXIT_CONFIG
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    try:
+        code = run_workers(cfg, workers, start)
+    except OSError as exc:
+        _fail(f"cannot listen on {cfg.address}: {exc.strerror}")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -88,10 +88,12 @@ class LogBus:
         self.buffer = buffer
         self.subscribers: set[Subscription] = set()
         self._on_publish = on_publish or (lambda: None)
+        #: Set by ``kes_server.workers`` so sibling worker processes see our events.
+        self.relay: Callable[[bytes], None] | None = None
 
     def publish(self, event: dict[str, Any]) -> None:
         self._on_publish()
-        if not self.subscribers and self.console is None:
+        if not self.subscribers and self.console is None and self.relay is None:
             return
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         if self.console is not None:
@@ -101,10 +103,16 @@ class LogBus:
                 self.console.flush()
             except (OSError, ValueError):
                 pass  # a closed stdout must not break request handling
-        if self.subscribers:
-            encoded = line.encode() + b"\n"
-            for sub in self.subscribers:
-                sub.push(encoded)
+        encoded = line.encode() + b"\n"
+        for sub in self.subscribers:
+            sub.push(encoded)
+        if self.relay is not None:
+            self.relay(encoded)
+
+    def deliver(self, encoded: bytes) -> None:
+        """An event another worker published: to our trace subscribers only."""
+        for sub in self.subscribers:
+            sub.push(encoded)
 
     def subscribe(self) -> Subscription:
         sub = Subscription(self.buffer)

@@ -17,6 +17,7 @@ it). Two small hooks fix both, and nothing else of hypercorn is touched:
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -24,8 +25,9 @@ from typing import Any, cast
 import hypercorn.asyncio.run as hc_run
 from hypercorn.asyncio import serve as hc_serve
 from hypercorn.asyncio.tcp_server import TCPServer
-from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Config as HypercornConfig, Sockets
 from hypercorn.typing import AppWrapper
+from hypercorn.utils import wrap_app
 
 __all__ = [
     "KesHypercornConfig",
@@ -156,6 +158,7 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout_s: float = 3.0,
     keep_alive_s: float = 75.0,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns, then drain for a grace period."""
     check_hooks()
@@ -170,4 +173,14 @@ async def serve(
     config.read_timeout = None
     config.accesslog = None
     config.errorlog = None
-    await hc_serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
+    if sock is None:
+        await hc_serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
+        return
+    # A socket bound by the parent of several workers (kes_server.workers).
+    sockets = Sockets(secure_sockets=[sock], insecure_sockets=[], quic_sockets=[])
+    await hc_run.worker_serve(
+        wrap_app(app, config.wsgi_max_body_size, "asgi"),
+        config,
+        sockets=sockets,
+        shutdown_trigger=shutdown_trigger,
+    )

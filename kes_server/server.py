@@ -39,6 +39,7 @@ from kes_server.logbus import LogBus, error_console_format
 from kes_server.metrics import Metrics
 from kes_server.serve import serve, set_handshake_logger
 from kes_server.tls import TLSSetupError, self_test, server_context
+from kes_server.workers import Relay
 
 __all__ = ["StartupError", "banner", "build_state", "open_store", "run"]
 
@@ -195,8 +196,13 @@ async def run(
     client_cert: str = "",
     client_key: str = "",
     extra_banner: str = "",
+    sock: socket.socket | None = None,
+    relay: Relay | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM. Raises StartupError when it cannot start."""
+    """Serve until SIGINT/SIGTERM. Raises StartupError when it cannot start.
+
+    ``sock`` and ``relay`` are given when this is one of several workers.
+    """
     if not cfg.tls.cert or not cfg.tls.key:
         raise StartupError(
             "tls: a server certificate and key are required (--cert/--key or tls.cert/tls.key)"
@@ -240,9 +246,13 @@ async def run(
     set_handshake_logger(on_handshake_error)
     state.keys.start()
     state.access.start()
+    if relay is not None:
+        await relay.start(state.audit, state.errors)
     try:
-        await serve(app, ssl_ctx, [cfg.address], shutdown_trigger=shutdown_trigger)
+        await serve(app, ssl_ctx, [cfg.address], shutdown_trigger=shutdown_trigger, sock=sock)
     finally:
+        if relay is not None:
+            await relay.stop()
         await state.keys.stop()
         await state.access.stop()
         await state.store.close()

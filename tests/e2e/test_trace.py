@@ -235,3 +235,31 @@ def test_trace_survives_70_seconds_idle(kes_server: RunningServer, trace: Trace)
         client.get("/version")
     event = trace.wait_for(lambda e: e["request"]["path"] == "/version", 2.0)
     assert event["response"]["code"] == 200
+
+
+def test_workers_share_keys_and_traces(tmp_path: Path) -> None:
+    """--workers 2: keys are shared through the store; a trace sees every worker's events."""
+    with start_server(tmp_path, args=["--workers", "2"]) as server:
+        trace = Trace(server)
+        try:
+            paths = []
+            for i in range(12):  # new connections land on both workers
+                name = f"w-{i}-{secrets.token_hex(3)}"
+                with server.client() as client:
+                    assert client.post(f"/v1/key/create/{name}").status_code == 200
+                    assert client.post(f"/v1/key/generate/{name}", json={}).status_code == 200
+                paths.append(f"/v1/key/generate/{name}")
+            seen = set()
+            while not set(paths) <= seen:
+                seen.add(
+                    trace.wait_for(lambda e: e["request"]["path"] in paths, 2.0)["request"]["path"]
+                )
+        finally:
+            trace.close()
+        assert server.stop() == 0
+
+
+def test_workers_refuse_the_memory_store(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="shared key store"):
+        with start_server(tmp_path, args=["--workers", "2"], store="mem"):
+            pass

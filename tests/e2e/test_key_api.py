@@ -310,3 +310,44 @@ def test_fast_path_and_framework_path_agree(kes_server: RunningServer, tmp_path:
         slow = exchange(slow_server)
     # The stranger is unknown to both servers, so both deny it.
     assert fast == slow
+
+
+def test_bulk_decrypt(root: httpx.Client) -> None:
+    """v0.19 batch decrypt: plaintexts in request order; one failure fails the batch."""
+    name = unique()
+    root.post(f"/v1/key/create/{name}").raise_for_status()
+    items = []
+    for i, context in enumerate([b"", b"Hello World", b"ctx-3"]):
+        plaintext = f"secret-{i}".encode()
+        enc = root.post(
+            f"/v1/key/encrypt/{name}", json={"plaintext": b64(plaintext), "context": b64(context)}
+        ).json()
+        items.append(({"ciphertext": enc["ciphertext"], "context": b64(context)}, plaintext))
+    for n in (1, 2, 3):
+        resp = root.post(f"/v1/key/bulk/decrypt/{name}", json=[body for body, _ in items[:n]])
+        assert resp.status_code == 200
+        assert [base64.b64decode(x["plaintext"]) for x in resp.json()] == [p for _, p in items[:n]]
+    broken = [items[0][0], {"ciphertext": items[1][0]["ciphertext"]}]  # context missing
+    resp = root.post(f"/v1/key/bulk/decrypt/{name}", json=broken)
+    assert resp.status_code == 400
+
+
+def test_api_listing(root: httpx.Client) -> None:
+    rows = root.get("/v1/api").json()
+    by_path = {r["path"]: r for r in rows}
+    assert by_path["/v1/key/generate/*"] == {
+        "method": "POST",
+        "path": "/v1/key/generate/*",
+        "max_body": 1 << 20,
+        "timeout": 15_000_000_000,
+    }
+    assert by_path["/v1/log/audit/trace"]["timeout"] == 0
+
+
+def test_auth_on_accepts_ca_issued_client_certs(tmp_path: Path) -> None:
+    """--auth on: certificates from the configured CA work; policies still apply."""
+    with start_server(tmp_path, auth=True) as server:
+        with server.client() as root:
+            assert root.post(f"/v1/key/create/{unique()}").status_code == 200
+        with server.client(server.new_client("app")) as app:
+            assert app.post(f"/v1/key/create/{unique()}").status_code == 403

@@ -249,7 +249,7 @@ def test_workers_share_keys_and_traces(tmp_path: Path) -> None:
                     assert client.post(f"/v1/key/create/{name}").status_code == 200
                     assert client.post(f"/v1/key/generate/{name}", json={}).status_code == 200
                 paths.append(f"/v1/key/generate/{name}")
-            seen = set()
+            seen: set[str] = set()
             while not set(paths) <= seen:
                 seen.add(
                     trace.wait_for(lambda e: e["request"]["path"] in paths, 2.0)["request"]["path"]

@@ -80,34 +80,44 @@ def accept_any_client_cert(ctx: ssl.SSLContext) -> None:
 
 
 def _load_cert_chain(ctx: ssl.SSLContext, cert: str, key: str, password: str) -> None:
-    try:
-        key_pem = Path(key).read_bytes()
-        Path(cert).read_bytes()
-    except OSError as exc:
-        raise TLSSetupError(f"cannot read TLS certificate or key: {exc}") from exc
-    if b"ENCRYPTED" in key_pem and password:
-        # Legacy OpenSSL-encrypted keys are decrypted by our loader, then handed
-        # to ssl through a private temp file (ssl only loads keys from files).
-        from cryptography.hazmat.primitives import serialization
+    """Load the server key pair; the key may be encrypted (``tls.password``).
 
-        try:
-            private = load_private_key(key_pem, password)
-        except ValueError as exc:
-            raise TLSSetupError(f"tls.key: {exc}") from exc
-        plain = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        with tempfile.NamedTemporaryFile(suffix=".pem") as tmp:
-            tmp.write(plain)
-            tmp.flush()
-            ctx.load_cert_chain(cert, tmp.name)
-        return
+    OpenSSL reads PKCS#8 and most legacy "Proc-Type: 4,ENCRYPTED" keys itself.
+    Only when it cannot (e.g. single-DES keys, disabled in OpenSSL 3) do we
+    decrypt with our own loader and hand the key over through a private
+    (0600) temp file that is deleted at once, since ``ssl`` only loads files.
+    """
     try:
         ctx.load_cert_chain(cert, key, password=password or None)
-    except (ssl.SSLError, OSError) as exc:
-        raise TLSSetupError(f"cannot load TLS certificate/key ({cert}, {key}): {exc}") from exc
+        return
+    except OSError as exc:
+        raise TLSSetupError(f"cannot read TLS certificate or key: {exc}") from exc
+    except ssl.SSLError as exc:
+        native_error = exc
+    try:
+        key_pem = Path(key).read_bytes()
+    except OSError as exc:
+        raise TLSSetupError(f"cannot read TLS private key: {exc}") from exc
+    if b"ENCRYPTED" not in key_pem or not password:
+        raise TLSSetupError(f"cannot load TLS certificate/key ({cert}, {key}): {native_error}")
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        private = load_private_key(key_pem, password)
+    except ValueError as exc:
+        raise TLSSetupError(f"tls.key: {exc}") from exc
+    plain = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with tempfile.NamedTemporaryFile(suffix=".pem") as tmp:
+        tmp.write(plain)
+        tmp.flush()
+        try:
+            ctx.load_cert_chain(cert, tmp.name)
+        except ssl.SSLError as exc:
+            raise TLSSetupError(f"cannot load TLS certificate/key ({cert}, {key}): {exc}") from exc
 
 
 def server_context(

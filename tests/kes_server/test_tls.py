@@ -1,0 +1,75 @@
+"""Server TLS contexts: --auth modes, encrypted keys, and the start-up self-test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kes_server.core.certs import new_identity
+from kes_server.tls import TLSSetupError, self_test, server_context
+from tests.support.paths import VECTORS_DIR
+
+
+def test_self_test_passes_here() -> None:
+    self_test()
+
+
+def _cert_for(tmp_path: Path, key_file: Path) -> Path:
+    """A certificate matching an upstream test key, so the pair loads."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from kes_server.core.pem import load_private_key
+
+    key = load_private_key(key_file.read_bytes(), "correct_password")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())  # type: ignore[arg-type]
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    path = tmp_path / "cert.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize("name", ["privatekey_plaintext.pem", "privatekey_encrypted.pem"])
+def test_upstream_keys_load_with_the_right_password(tmp_path: Path, name: str) -> None:
+    key = tmp_path / name
+    shutil.copy(VECTORS_DIR / "certs" / name, key)
+    cert = _cert_for(tmp_path, key)
+    server_context(cert=str(cert), key=str(key), password="correct_password", auth=False)
+
+
+def test_encrypted_key_needs_the_password(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    shutil.copy(VECTORS_DIR / "certs" / "privatekey_encrypted.pem", key)
+    cert = _cert_for(tmp_path, key)
+    for password in ("", "wrong"):
+        with pytest.raises(TLSSetupError):
+            server_context(cert=str(cert), key=str(key), password=password, auth=False)
+
+
+def test_missing_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(TLSSetupError, match="cannot read"):
+        server_context(cert=str(tmp_path / "nope.crt"), key=str(tmp_path / "nope.key"))
+
+
+def test_auth_on_with_a_bad_ca_file(tmp_path: Path) -> None:
+    key, cert = new_identity("localhost", server=True, key_type="ecdsa")
+    (tmp_path / "k").write_bytes(key)
+    (tmp_path / "c").write_bytes(cert)
+    (tmp_path / "ca").write_text("not a certificate")
+    with pytest.raises(TLSSetupError, match="client CA"):
+        server_context(cert=str(tmp_path / "c"), key=str(tmp_path / "k"), ca=str(tmp_path / "ca"))

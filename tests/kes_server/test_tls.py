@@ -33,11 +33,11 @@ def _cert_for(tmp_path: Path, key_file: Path) -> Path:
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(key.public_key())  # type: ignore[arg-type]
+        .public_key(key.public_key())
         .serial_number(1)
         .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(key, hashes.SHA256())
     )
     path = tmp_path / "cert.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

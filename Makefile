@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STATE  ?= .kes-dev
 ARGS   ?=
 
-.PHONY: help install install-test run test check lint fmt pytest apt-test clean
+.PHONY: help install install-test run test check lint fmt pytest apt-test bench clean
 
 help:
 	@echo "make run      set up and start a dev kes-server (then attach kes / kes-tui)"
@@ -15,6 +15,7 @@ help:
 	@echo "make install  create $(VENV) and install pykes (editable)"
 	@echo "make check    ruff, mypy --strict, import contracts"
 	@echo "make fmt      format the code"
+	@echo "make bench    throughput/latency benchmarks; writes docs/performance.md (< 10 min)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ run: install
 	$(BIN)/kes-server --dev --state-dir $(STATE) $(ARGS)
 
 apt-test:
-	@scripts/ensure-apt.sh jq:jq curl:curl
+	@scripts/ensure-apt.sh jq:jq curl:curl nginx:nginx etcd:etcd-server etcdctl:etcd-client
 
 check: install-test
 	$(BIN)/ruff check .
@@ -55,5 +56,25 @@ pytest: install-test apt-test
 
 test: check pytest
 
+.PHONY: cluster
+cluster: install-test apt-test
+	$(BIN)/python scripts/cluster.py $(ARGS)
+
+# Benchmarks (bench/); the nginx/etcd rows use tests/support's launchers (test extra, apt-test).
+bench: install-test apt-test
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.run $(ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: screenshots snapshots
+
+# SVG + PNG of every kes-tui screen against a dev server with a demo workload.
+screenshots: install-test
+	@scripts/ensure-apt.sh fc-list:fontconfig
+	$(BIN)/python scripts/screenshots.py $(ARGS)
+
+# Re-record the kes-tui SVG snapshots after an intended visual change.
+snapshots: install-test
+	$(BIN)/pytest tests/kes_tui/test_snapshots.py --snapshot-update $(ARGS)

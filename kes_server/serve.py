@@ -12,6 +12,14 @@ it). Two small hooks fix both, and nothing else of hypercorn is touched:
   the ``TCPServer`` name inside ``hypercorn.asyncio.run``, which is where
   hypercorn's worker looks it up for each accepted connection;
   ``check_hooks()`` verifies at start-up that this is still so.
+
+Slow clients. hypercorn bounds an idle connection (``keep_alive_timeout``)
+but has no equivalent of Go's ``ReadHeaderTimeout``: its idle timer is the
+only limit on a request head that trickles in byte by byte (slowloris), and
+``read_timeout`` cannot be used instead because it would also cut idle trace
+streams. So ``PeerCertTCPServer`` also gives an HTTP/1.1 request head at most
+``header_timeout_s`` from its first byte (KES uses 5 s); a body that never
+completes is cut by the route's timeout in the gateway.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -26,6 +35,7 @@ import hypercorn.asyncio.run as hc_run
 from hypercorn.asyncio import serve as hc_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig, Sockets
+from hypercorn.events import Event, Updated
 from hypercorn.typing import AppWrapper
 from hypercorn.utils import wrap_app
 
@@ -39,6 +49,10 @@ __all__ = [
 
 #: Key of our entry in ``scope["extensions"]``.
 TLS_EXTENSION = "tls"
+#: Longest time a request head may take from its first byte (Go's ReadHeaderTimeout in KES).
+HEADER_TIMEOUT_S = 5.0
+#: How long a closing connection may wait for the peer's TLS close_notify.
+TLS_CLOSE_GRACE_S = 1.0
 
 
 class KesHypercornConfig(HypercornConfig):
@@ -47,6 +61,8 @@ class KesHypercornConfig(HypercornConfig):
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         super().__init__()
         self._kes_ssl_context = ssl_context
+        #: See ``_HeadTimedReader``; 0 disables the limit.
+        self.header_timeout_s = HEADER_TIMEOUT_S
 
     @property
     def ssl_enabled(self) -> bool:
@@ -73,8 +89,51 @@ class _WithPeerCert:
         await self._app(scope, receive, send, sync_spawn, call_soon)
 
 
+class _HeadTimedReader:
+    """The connection's reader, bounding how long a started request head may take.
+
+    hypercorn reports through ``Updated(idle=...)`` whether a request is in
+    progress. While none is, the first bytes received start a deadline; if the
+    head is not complete by then, ``read`` raises ``TimeoutError``, which
+    hypercorn's read loop treats as the end of the connection. Once a request
+    is under way reads wait without limit again (a trace stream may be silent
+    for hours), and the route timeout bounds the body and the handler.
+    """
+
+    __slots__ = ("_deadline", "_idle", "_reader", "_timeout")
+
+    def __init__(self, reader: asyncio.StreamReader, timeout: float) -> None:
+        self._reader = reader
+        self._timeout = timeout
+        self._idle = True
+        self._deadline: float | None = None
+
+    def set_idle(self, idle: bool) -> None:
+        self._idle = idle
+        self._deadline = None
+
+    def at_eof(self) -> bool:
+        return self._reader.at_eof()
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._deadline is None:
+            data = await self._reader.read(n)
+        else:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request head not complete in time")
+            data = await asyncio.wait_for(self._reader.read(n), remaining)
+        if data and self._idle and self._deadline is None:
+            self._deadline = time.monotonic() + self._timeout
+        return data
+
+
 class PeerCertTCPServer(TCPServer):
-    """hypercorn's per-connection server, plus the peer certificate in the scope."""
+    """hypercorn's per-connection server, plus the peer certificate in the scope.
+
+    Also bounds slow HTTP/1.1 request heads (see ``_HeadTimedReader``) and
+    keeps a peer's broken TLS shutdown from surfacing as an unhandled traceback.
+    """
 
     def __init__(
         self,
@@ -96,6 +155,45 @@ class PeerCertTCPServer(TCPServer):
             tls["tls_version"] = ssl_object.version()
         wrapped = cast("AppWrapper", _WithPeerCert(app, tls))
         super().__init__(wrapped, loop, config, context, state, reader, writer)
+        self._head_reader: _HeadTimedReader | None = None
+        timeout = float(getattr(config, "header_timeout_s", 0.0) or 0.0)
+        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        # HTTP/2 multiplexes streams and sends frames while idle: only HTTP/1.1 has a "head".
+        if timeout > 0 and alpn != "h2":
+            self._head_reader = _HeadTimedReader(reader, timeout)
+            self.reader = cast("asyncio.StreamReader", self._head_reader)
+
+    async def protocol_send(self, event: Event) -> None:
+        if self._head_reader is not None and isinstance(event, Updated):
+            self._head_reader.set_idle(event.idle)
+        await super().protocol_send(event)
+
+    def _abort_later(self) -> asyncio.TimerHandle:
+        """Drop the connection if its TLS shutdown is not over in TLS_CLOSE_GRACE_S.
+
+        After sending close_notify asyncio waits up to 30 s for the peer's,
+        which a client idling in a connection pool never sends: every such
+        connection would outlive its keep-alive limit by 30 s, and hold up a
+        SIGTERM shutdown well past its grace period.
+        """
+        return self.loop.call_later(TLS_CLOSE_GRACE_S, self.writer.transport.abort)
+
+    async def _initiate_server_close(self) -> None:
+        self._abort_later()
+        await super()._initiate_server_close()
+
+    async def _close(self) -> None:
+        timer = self._abort_later()
+        # A client that keeps sending after our close_notify (e.g. the rest of a
+        # body we refused with 413) makes asyncio's wait_closed() raise
+        # SSLError, which hypercorn does not catch: the connection is closed
+        # either way, so this is not worth a traceback per request.
+        try:
+            await super()._close()
+        except OSError:
+            pass
+        finally:
+            timer.cancel()
 
 
 _HandshakeLogger = Callable[[str, BaseException], None]
@@ -142,6 +240,9 @@ def check_hooks() -> None:
 
     if not hasattr(sslproto.SSLProtocol, "_on_handshake_complete"):
         raise RuntimeError("asyncio's SSLProtocol changed; cannot report TLS handshake errors")
+    for name in ("_close", "_initiate_server_close", "protocol_send", "_read_data"):
+        if not hasattr(TCPServer, name):
+            raise RuntimeError(f"hypercorn's TCPServer has no {name}(); cannot install our hooks")
     if not hasattr(hc_run, "TCPServer") or not hasattr(hc_run, "worker_serve"):
         raise RuntimeError(
             "this hypercorn version does not look up TCPServer in hypercorn.asyncio.run; "
@@ -158,13 +259,19 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout_s: float = 3.0,
     keep_alive_s: float = 75.0,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
     sock: socket.socket | None = None,
 ) -> None:
-    """Serve ``app`` until ``shutdown_trigger`` returns, then drain for a grace period."""
+    """Serve ``app`` until ``shutdown_trigger`` returns, then drain for a grace period.
+
+    ``keep_alive_s`` bounds idle connections, ``header_timeout_s`` slow
+    request heads (module docstring).
+    """
     check_hooks()
     config = KesHypercornConfig(ssl_context)
     config.bind = binds
     config.keep_alive_timeout = keep_alive_s
+    config.header_timeout_s = header_timeout_s
     # KES clients (MinIO) keep connections for a long time: do not recycle them.
     config.keep_alive_max_requests = 1_000_000
     config.graceful_timeout = graceful_timeout_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -61,7 +62,13 @@ def open_store(cfg: Config, say: Callable[[str], None] = lambda _s: None) -> Sto
             raise StartupError(f"keystore.fs.path: cannot use '{ks.path}': {exc}") from exc
         return store
     if isinstance(ks, EtcdStoreConfig):
-        raise StartupError("keystore.etcd: the etcd key store is not available in this build yet")
+        # Imported here so single-node setups never load the etcd client.
+        from kes_server.keystore.etcd import EtcdStore
+
+        try:
+            return EtcdStore.from_config(ks)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise StartupError(f"keystore.etcd: {exc}") from exc
     if isinstance(ks, RemoteStoreConfig):
         raise StartupError(
             f"keystore.{ks.kind}: this key store is not supported by pykes "
@@ -144,6 +151,27 @@ async def build_state(cfg: Config, *, stdout: TextIO, stderr: TextIO) -> ServerS
     return state
 
 
+#: Connection timeouts an operator may tune without a config change, e.g. to keep the
+#: server's idle timeout above a load balancer's: (variable, default seconds).
+IDLE_TIMEOUT_ENV = ("KES_HTTP_IDLE_TIMEOUT", 75.0)
+HEADER_TIMEOUT_ENV = ("KES_HTTP_HEADER_TIMEOUT", 5.0)
+
+
+def env_seconds(setting: tuple[str, float], environ: dict[str, str] | None = None) -> float:
+    """A positive number of seconds from the environment, or the default."""
+    name, default = setting
+    text = (os.environ if environ is None else environ).get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise StartupError(f"{name}: must be a positive number of seconds, not {text!r}")
+    return value
+
+
 def _endpoints(address: str) -> list[str]:
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
@@ -203,6 +231,8 @@ async def run(
 
     ``sock`` and ``relay`` are given when this is one of several workers.
     """
+    keep_alive_s = env_seconds(IDLE_TIMEOUT_ENV)
+    header_timeout_s = env_seconds(HEADER_TIMEOUT_ENV)
     if not cfg.tls.cert or not cfg.tls.key:
         raise StartupError(
             "tls: a server certificate and key are required (--cert/--key or tls.cert/tls.key)"
@@ -241,6 +271,9 @@ async def run(
 
     def on_handshake_error(peer: str, exc: BaseException) -> None:
         reason = getattr(exc, "reason", None) or str(exc)
+        detail = getattr(exc, "verify_message", None)
+        if detail:  # e.g. "certificate has expired": tells the operator which client to fix
+            reason = f"{reason} ({detail})"
         state.log_error(f"http: TLS handshake error from {peer}: {reason}")
 
     set_handshake_logger(on_handshake_error)
@@ -249,7 +282,15 @@ async def run(
     if relay is not None:
         await relay.start(state.audit, state.errors)
     try:
-        await serve(app, ssl_ctx, [cfg.address], shutdown_trigger=shutdown_trigger, sock=sock)
+        await serve(
+            app,
+            ssl_ctx,
+            [cfg.address],
+            shutdown_trigger=shutdown_trigger,
+            keep_alive_s=keep_alive_s,
+            header_timeout_s=header_timeout_s,
+            sock=sock,
+        )
     finally:
         if relay is not None:
             await relay.stop()

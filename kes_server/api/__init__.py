@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Quart
+from werkzeug.routing import PathConverter
 
 from kes_server.api import fastpath, identity, key, log, policy, status
 from kes_server.api.auth import authorize_request
@@ -20,6 +21,17 @@ from kes_server.api.routes import MIB
 from kes_server.api.state import ServerState
 
 __all__ = ["create_app"]
+
+
+class _AnyPath(PathConverter):
+    """werkzeug's ``path`` converter, but matching control characters too.
+
+    The stock one uses ``.`` and so never matches a name with a newline
+    (``/v1/key/create/a%0Ab``): such a request answered 404 "page not found"
+    instead of the name rule's 400 "name contains invalid character".
+    """
+
+    regex = "[^/][\\s\\S]*?"
 
 
 def create_app(state: ServerState, *, trust: Any = None) -> tuple[Gateway, Quart]:
@@ -34,6 +46,7 @@ def create_app(state: ServerState, *, trust: Any = None) -> tuple[Gateway, Quart
     )
     app.url_map.strict_slashes = False
     app.url_map.redirect_defaults = False
+    app.url_map.converters["path"] = _AnyPath
     app.before_request(authorize_request)
     for bp in (
         status.blueprint,

@@ -16,7 +16,7 @@ benchmarks to compare both paths).
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from kes_server.api.routes import KIB, MIB
@@ -60,6 +60,7 @@ class FastPath:
         op: tuple[str, Reply, int],
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
+        headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         """Serve one request; raises APIError for the gateway to render."""
         name, reply, limit = op
@@ -67,6 +68,10 @@ class FastPath:
             raise ctx.error
         self.state.access.authorize(ctx.identity, path)
         validate_name(name, "key")
+        if _declared_length(headers) > limit:
+            # Refuse at once, as the Quart routes do, instead of first
+            # reading up to ``limit`` bytes a client announced it would exceed.
+            raise PayloadTooLarge()
         body = await _read_body(receive, limit)
         document = parse_json(body)
         key = await self.state.keys.get(name)
@@ -79,6 +84,17 @@ class FastPath:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """The request's Content-Length, or -1 (absent, chunked or unparseable)."""
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return -1
+    return -1
 
 
 async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int) -> bytes:

@@ -107,7 +107,9 @@ class Gateway:
             op = self.fast.match(scope["method"], path) if self.fast is not None else None
             handler: Awaitable[None]
             if op is not None and self.fast is not None:
-                handler = self._fast(self.fast, ctx, path, op, receive, send_wrapper)
+                handler = self._fast(
+                    self.fast, ctx, path, op, receive, send_wrapper, scope.get("headers", ())
+                )
             else:
                 handler = self.app(scope, receive, send_wrapper)
             if timeout is None:
@@ -131,9 +133,10 @@ class Gateway:
         op: tuple[str, Any, int],
         receive: Any,
         send: Any,
+        headers: Any = (),
     ) -> None:
         try:
-            await fast.handle(ctx, path, op, receive, send)
+            await fast.handle(ctx, path, op, receive, send, headers)
         except APIError as exc:
             for message in error_messages(exc):
                 await send(message)

@@ -25,7 +25,9 @@ def parse_json(data: bytes, *, required: bool = True) -> Any:
         return {}
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a few hundred KiB of "[[[[..." nests deeper than the
+        # C decoder allows; that is malformed input, not an internal error.
         raise InvalidArgument("invalid json") from None
 
 

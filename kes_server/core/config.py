@@ -478,6 +478,9 @@ def load_config(text: bytes | str, environ: Mapping[str, str] | None = None) -> 
     """Parse YAML text into a ``Config``; YAML syntax errors become ``ConfigError``."""
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        # "[[[[..." a few thousand levels deep exhausts PyYAML's recursive composer.
+        raise ConfigError("config", "invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "config"

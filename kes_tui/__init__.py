@@ -1,0 +1,1 @@
+"""kes_tui: a live terminal console (Textual) for KES servers. Run ``kes-tui``."""

@@ -1,0 +1,411 @@
+"""``KesApp``: the console. Owns the connection, the trace streams and the buffers.
+
+One App-level exclusive worker per trace stream reads events and appends
+them to a pending list; a 10 Hz timer moves pending events into the
+buffers and publishes one ``TraceBatch`` per stream, so a burst of a
+thousand events costs one repaint, not a thousand. A lost stream
+reconnects with exponential backoff and says so in the header.
+
+Screens never talk to each other; they read the app through the
+``Console`` protocol (``kes_tui.messages``) and subscribe to its signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from functools import partial
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from kes_client import APIError, AsyncClient, KESError, NotAllowed, TransportError
+from kes_tui.messages import StreamKind, TraceBatch
+from kes_tui.model import (
+    DEFAULT_CAPACITY,
+    AuditRow,
+    Directory,
+    ErrorRow,
+    EventStore,
+    HeaderInfo,
+    RateMeter,
+    StreamState,
+    audit_row,
+    backoff_s,
+    error_row,
+)
+from kes_tui.screens import (
+    AuditScreen,
+    ErrorScreen,
+    HelpScreen,
+    IdentitiesScreen,
+    KeysScreen,
+    PoliciesScreen,
+    StatusScreen,
+    TraceScreen,
+)
+from kes_tui.widgets import SCREENS
+
+__all__ = ["KesApp"]
+
+#: Repaint period for trace batches: at most ten repaints a second.
+FLUSH_INTERVAL_S = 0.1
+#: How often identities and policies are reloaded without a visible change.
+DIRECTORY_INTERVAL_S = 30.0
+#: Successful calls to these paths change bindings or policies: reload the directory.
+_DIRECTORY_PATHS = (
+    "/v1/policy/write/",
+    "/v1/policy/delete/",
+    "/v1/policy/assign/",
+    "/v1/identity/assign/",
+    "/v1/identity/forget/",
+    "/v1/identity/delete/",
+)
+
+
+class ConsoleCommands(Provider):
+    """Command palette (``ctrl+p``) entries: screens, filter presets, reloads."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, KesApp)
+        commands: list[tuple[str, Callable[[], Any], str]] = [
+            (f"Go to {title}", partial(app.switch_mode, mode), f"Show the {title} screen")
+            for mode, title in SCREENS
+        ]
+        presets = (
+            ("Audit: denied requests", "status:403"),
+            ("Audit: failed requests (4xx and 5xx)", "status:>=400"),
+            ("Audit: hide status and metrics polling", "!path:/v1/status !path:/v1/metrics"),
+            ("Audit: clear filter", ""),
+        )
+        commands += [
+            (title, partial(app.call_later, app.filter_audit, text), f"filter: {text or '-'}")
+            for title, text in presets
+        ]
+        commands += [
+            ("Reload identities and policies", app.refresh_directory, "Refresh the directory"),
+            ("Help: list every key", app.action_help, "Open the key reference"),
+        ]
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class KesApp(App[None]):
+    """The KES terminal console.
+
+    | Key | Action |
+    | :- | :- |
+    | `1`..`6` | Audit, Errors, Keys, Policies, Identities, Status. |
+    | `]` / `[` | Next / previous screen. |
+    | `?` | Help: every key. |
+    | `ctrl+p` | Command palette. |
+    | `ctrl+r` | Reload identities and policies. |
+    | `q` | Quit. |
+    """
+
+    TITLE = "kes-tui"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar[dict[str, str | Callable[..., Any]]] = {
+        "audit": AuditScreen,
+        "errors": ErrorScreen,
+        "keys": KeysScreen,
+        "policies": PoliciesScreen,
+        "identities": IdentitiesScreen,
+        "status": StatusScreen,
+    }
+    DEFAULT_MODE = "audit"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(str(n), f"switch_mode('{mode}')", title, show=False)
+            for n, (mode, title) in enumerate(SCREENS, start=1)
+        ),
+        Binding("right_square_bracket", "cycle(1)", "Next screen", show=False),
+        Binding("left_square_bracket", "cycle(-1)", "Previous screen", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False),
+        Binding("ctrl+r", "refresh_directory", "Reload directory", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        client: AsyncClient | None = None,
+        *,
+        endpoint: str = "",
+        identity: str = "",
+        read_only: bool = False,
+        capacity: int = DEFAULT_CAPACITY,
+        connect: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``client=None`` or ``connect=False`` runs without a server (tests, screenshots).
+
+        ``clock`` drives the events/s meter; snapshot tests pass a frozen one.
+        """
+        super().__init__()
+        self.client = client
+        self.read_only = read_only
+        self.connect = connect and client is not None
+        self.audit: EventStore[AuditRow] = EventStore(capacity)
+        self.errors: EventStore[ErrorRow] = EventStore(capacity)
+        self.directory = Directory(self_identity=identity)
+        offline = StreamState("offline")
+        self.header = HeaderInfo(
+            endpoint=endpoint or (client.server if client is not None else ""),
+            identity=identity,
+            read_only=read_only,
+            audit=offline,
+            errors=offline,
+        )
+        self.trace_signal: Signal[TraceBatch] = Signal(self, "trace")
+        self.header_signal: Signal[HeaderInfo] = Signal(self, "header")
+        self.directory_signal: Signal[Directory] = Signal(self, "directory")
+        self._pending: dict[StreamKind, list[Mapping[str, Any]]] = {"audit": [], "errors": []}
+        self._names: dict[str, str] = {}
+        self._rate = RateMeter(clock=clock)
+        self._directory_stale = False
+
+    # ------------------------------------------------------------ lifecycle
+    def on_mount(self) -> None:
+        self.set_interval(FLUSH_INTERVAL_S, self.flush)
+        if not self.connect:
+            return
+        self.load_server_info()
+        self.refresh_directory()
+        self.set_interval(DIRECTORY_INTERVAL_S, self.refresh_directory)
+        for kind in ("audit", "errors"):
+            self.follow(kind)
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    # ------------------------------------------------------------ header
+    def set_header(self, **changes: Any) -> None:
+        """Replace header fields and publish the new header to every screen."""
+        updated = replace(self.header, **changes)
+        if updated != self.header:
+            self.header = updated
+            self.header_signal.publish(updated)
+
+    @work(exclusive=True, group="server-info", exit_on_error=False, description="server info")
+    async def load_server_info(self) -> None:
+        """Version and who we are (``self_identity`` may be prohibited: keep the local hash)."""
+        client = self.client
+        if client is None:
+            return
+        try:
+            self.set_header(version=await client.version())
+            me = await client.self_identity()
+        except (NotAllowed, TransportError):
+            return
+        if me.admin:
+            self.directory = replace(self.directory, self_identity=me.identity, admin=True)
+            self.set_header(identity=me.identity, identity_label=f"root {me.identity[:8]}")
+            self._names = self.directory.names()
+            self.directory_signal.publish(self.directory)
+        elif me.identity:
+            label = f"{me.policy} {me.identity[:8]}" if me.policy else me.identity[:12]
+            self.set_header(identity=me.identity, identity_label=label)
+
+    # ------------------------------------------------------------ streams
+    def follow(self, kind: StreamKind) -> Worker[None]:
+        """Start (or restart) the reader of one trace stream."""
+        return self.run_worker(
+            self._follow(kind),
+            group=f"{kind}-trace",
+            exclusive=True,
+            exit_on_error=False,
+            description=f"{kind} trace",
+        )
+
+    def _set_stream(self, kind: StreamKind, state: StreamState) -> None:
+        self.set_header(**{kind: state})
+
+    async def _follow(self, kind: StreamKind) -> None:
+        """Read one trace forever: reconnect with backoff, report each change once."""
+        client = self.client
+        if client is None:
+            return
+        attempt = 0
+        denied_reported = False
+        pending = self._pending
+        while True:
+            self._set_stream(kind, StreamState("connecting"))
+            try:
+                stream = client.trace_audit() if kind == "audit" else client.trace_error()
+                async with stream:
+                    self._set_stream(kind, StreamState("live"))
+                    if attempt:
+                        self.notify(f"{kind} trace reconnected", title="Connection")
+                        self.load_server_info()
+                    attempt, denied_reported = 0, False
+                    async for event in stream:
+                        pending[kind].append(event.raw)
+                problem = "the server closed the stream"
+            except NotAllowed as exc:
+                self._set_stream(kind, StreamState("denied", str(exc)))
+                if not denied_reported:
+                    denied_reported = True
+                    self.notify(
+                        f"Your policy does not allow the {kind} trace ({exc}); "
+                        "the screen stays empty. Retrying every 30 s.",
+                        title="Permission denied",
+                        severity="warning",
+                        timeout=8,
+                    )
+                await asyncio.sleep(backoff_s(99))
+                continue
+            except (TransportError, APIError) as exc:
+                problem = str(exc)
+            attempt += 1
+            delay = backoff_s(attempt)
+            if attempt == 1:
+                self.notify(
+                    f"{kind} trace lost: {problem}. Reconnecting…",
+                    title="Connection",
+                    severity="warning",
+                )
+            self._set_stream(kind, StreamState("reconnecting", problem, time.monotonic() + delay))
+            await asyncio.sleep(delay)
+
+    def ingest(self, kind: StreamKind, events: Iterable[Mapping[str, Any]]) -> None:
+        """Queue decoded events as if they came from the stream (tests, screenshots)."""
+        self._pending[kind].extend(events)
+
+    def flush(self) -> None:
+        """Move queued events into the buffers and tell the screens (runs at 10 Hz)."""
+        for kind in ("audit", "errors"):
+            queued = self._pending[kind]
+            if not queued:
+                continue
+            self._pending[kind] = []
+            if kind == "audit":
+                start, names = self.audit.received, self._names
+                rows = [audit_row(start + i, raw, names) for i, raw in enumerate(queued)]
+                added = self.audit.extend(rows)
+                self._rate.add(len(rows))
+                if any(r.status == 200 and r.path.startswith(_DIRECTORY_PATHS) for r in rows):
+                    self._directory_stale = True
+            else:
+                start = self.errors.received
+                added = self.errors.extend(
+                    error_row(start + i, raw) for i, raw in enumerate(queued)
+                )
+            self.trace_signal.publish(TraceBatch(kind, len(queued), added))
+        if self._directory_stale and self.connect:
+            self._directory_stale = False
+            self.refresh_directory()
+        self.set_header(
+            rate=round(self._rate.rate), dropped=self.audit.dropped + self.errors.dropped
+        )
+
+    # ------------------------------------------------------------ directory
+    def refresh_directory(self) -> None:
+        """Reload identities and policies in the background."""
+        if self.client is not None:
+            self._load_directory()
+
+    def action_refresh_directory(self) -> None:
+        self.refresh_directory()
+
+    @work(exclusive=True, group="directory", exit_on_error=False, description="load policies")
+    async def _load_directory(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        problems: list[str] = []
+        identities: dict[str, str] = {}
+        policies: dict[str, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+        try:
+            for info in await client.list_identities("*"):
+                identities[info.identity] = info.policy
+        except NotAllowed:
+            problems.append("listing identities is prohibited by your policy")
+        except TransportError:
+            return
+        try:
+            names = [info.name for info in await client.list_policies("*")]
+        except NotAllowed:
+            problems.append("listing policies is prohibited by your policy")
+            names = []
+        except TransportError:
+            return
+        results = await asyncio.gather(
+            *(client.read_policy(name) for name in names), return_exceptions=True
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, TransportError):
+                    return
+                policies[name] = None
+            else:
+                policies[name] = (result.allow, result.deny)
+        self.directory = replace(
+            self.directory, identities=identities, policies=policies, problems=tuple(problems)
+        )
+        self._names = self.directory.names()
+        self.directory_signal.publish(self.directory)
+
+    def set_directory(self, directory: Directory) -> None:
+        """Install a directory snapshot (tests, screenshots)."""
+        self.directory = directory
+        self._names = directory.names()
+        self.directory_signal.publish(directory)
+
+    # ------------------------------------------------------------ errors
+    def report_error(self, error: BaseException, action: str) -> None:
+        """One wording for failures everywhere; a 403 is a notice, not a crash."""
+        if isinstance(error, NotAllowed):
+            self.notify(
+                f"{action}: prohibited by your policy ({error})",
+                title="Permission denied",
+                severity="error",
+            )
+        elif isinstance(error, KESError):
+            self.notify(str(error), title=f"{action} failed", severity="error")
+        else:
+            self.notify(
+                f"{type(error).__name__}: {error}", title=f"{action} failed", severity="error"
+            )
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.report_error(event.worker.error, event.worker.description or "request")
+
+    # ------------------------------------------------------------ actions
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_cycle(self, step: int) -> None:
+        modes = [mode for mode, _ in SCREENS]
+        current = modes.index(self.current_mode) if self.current_mode in modes else 0
+        self.switch_mode(modes[(current + step) % len(modes)])
+
+    async def filter_audit(self, text: str) -> None:
+        """Show the audit screen with ``text`` as its filter."""
+        await self.switch_mode("audit")
+        screen = self.screen
+        if isinstance(screen, TraceScreen):
+            screen.apply_filter(text)

@@ -1,0 +1,112 @@
+"""``kes-tui``: start the console with the same connection options as ``kes``.
+
+Flags and environment variables mirror the CLI so an operator who has
+exported ``KES_SERVER``/``KES_CLIENT_CERT``/``KES_CLIENT_KEY`` for ``kes``
+(or the v0.4-v0.8 names ``KES_CLIENT_TLS_CERT_FILE``/``KES_CLIENT_TLS_KEY_FILE``)
+can simply run ``kes-tui``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from kes_client import DEFAULT_SERVER, AsyncClient, KESError
+from kes_server.core.identity import identity_of_pem
+from kes_tui.app import KesApp
+from kes_tui.model import DEFAULT_CAPACITY
+
+__all__ = ["build_app", "main"]
+
+#: Current name first; the first one set wins (as in ``kes``).
+CERT_ENV_VARS = ["KES_CLIENT_CERT", "KES_CLIENT_TLS_CERT_FILE"]
+KEY_ENV_VARS = ["KES_CLIENT_KEY", "KES_CLIENT_TLS_KEY_FILE"]
+
+
+def build_app(
+    server: str | None,
+    cert: str | None,
+    key: str | None,
+    *,
+    ca: str | None = None,
+    insecure: bool = False,
+    read_only: bool = False,
+    capacity: int = DEFAULT_CAPACITY,
+) -> KesApp:
+    """Resolve settings, build the client and the app (shared by the CLI and tests).
+
+    Raises ``KESError`` (``CredentialsError``) when the certificate or key is
+    missing or unreadable, before any terminal mode is entered.
+    """
+    client = AsyncClient.from_env(server, cert=cert, key=key, ca=ca, insecure=insecure)
+    identity = ""
+    if cert:
+        try:
+            identity = identity_of_pem(Path(cert).read_bytes())
+        except (OSError, ValueError):
+            identity = ""
+    return KesApp(
+        client,
+        endpoint=client.server,
+        identity=identity,
+        read_only=read_only,
+        capacity=capacity,
+    )
+
+
+@click.command("kes-tui", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--server",
+    envvar="KES_SERVER",
+    show_envvar=True,
+    metavar="URL",
+    help=f"KES server endpoint [default: {DEFAULT_SERVER}].",
+)
+@click.option(
+    "--cert", envvar=CERT_ENV_VARS, show_envvar=True, metavar="FILE", help="Client certificate."
+)
+@click.option(
+    "--key", envvar=KEY_ENV_VARS, show_envvar=True, metavar="FILE", help="Client private key."
+)
+@click.option("--ca", metavar="FILE", help="CA certificate(s) to verify the server with.")
+@click.option("-k", "--insecure", is_flag=True, help="Skip verification of the server certificate.")
+@click.option("--read-only", is_flag=True, help="Hide every action that changes the server.")
+@click.option(
+    "--buffer",
+    "capacity",
+    type=click.IntRange(min=100),
+    default=DEFAULT_CAPACITY,
+    show_default=True,
+    help="Events kept per trace before the oldest are dropped.",
+)
+def cli(
+    server: str | None,
+    cert: str | None,
+    key: str | None,
+    ca: str | None,
+    insecure: bool,
+    read_only: bool,
+    capacity: int,
+) -> None:
+    """Live terminal console for a KES server: audit and error traces, keys,
+    policies, identities and status. Press ? inside for every key."""
+    try:
+        app = build_app(
+            server,
+            cert,
+            key,
+            ca=ca,
+            insecure=insecure,
+            read_only=read_only,
+            capacity=capacity,
+        )
+    except KESError as exc:
+        raise click.ClickException(str(exc)) from None
+    app.run()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``kes-tui`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="kes-tui")

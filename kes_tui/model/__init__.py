@@ -1,0 +1,68 @@
+"""Pure view logic of the console: no Textual, no network, no clock of its own.
+
+Everything a screen decides (which rows match a filter, which policy rule
+allowed a request, what a latency percentile is) lives here so it can be
+unit-tested in microseconds and reused by the screenshot script.
+"""
+
+from kes_tui.model.buffer import DEFAULT_CAPACITY, EventStore, RateMeter
+from kes_tui.model.connection import HeaderInfo, StreamState, backoff_s, format_uptime
+from kes_tui.model.directory import (
+    OPERATIONS,
+    Directory,
+    MatrixRow,
+    Operation,
+    Verdict,
+    policy_matrix,
+)
+from kes_tui.model.events import (
+    AuditRow,
+    ErrorRow,
+    Row,
+    audit_row,
+    error_row,
+    format_latency,
+    format_time,
+    short_identity,
+    status_class,
+)
+from kes_tui.model.filter import FIELDS, Filter, FilterError, match_name, parse_filter
+from kes_tui.model.keys import KEY_BYTES, parse_key_material
+from kes_tui.model.metrics import MetricsHistory, Sample, format_duration, parse_metrics, quantile
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "FIELDS",
+    "KEY_BYTES",
+    "OPERATIONS",
+    "AuditRow",
+    "Directory",
+    "ErrorRow",
+    "EventStore",
+    "Filter",
+    "FilterError",
+    "HeaderInfo",
+    "MatrixRow",
+    "MetricsHistory",
+    "Operation",
+    "RateMeter",
+    "Row",
+    "Sample",
+    "StreamState",
+    "Verdict",
+    "audit_row",
+    "backoff_s",
+    "error_row",
+    "format_duration",
+    "format_latency",
+    "format_time",
+    "format_uptime",
+    "match_name",
+    "parse_filter",
+    "parse_key_material",
+    "parse_metrics",
+    "policy_matrix",
+    "quantile",
+    "short_identity",
+    "status_class",
+]

@@ -1,0 +1,74 @@
+"""Connection state of the trace streams, and the reconnect backoff.
+
+Kept apart from the worker that drives it so the header's wording and the
+backoff schedule can be tested without a network or a terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["HeaderInfo", "StreamState", "backoff_s", "format_uptime"]
+
+Phase = Literal["idle", "connecting", "live", "reconnecting", "denied", "offline"]
+
+#: Reconnect delays grow to this ceiling: fast recovery from a restart, no
+#: hammering of a server that is down for maintenance.
+MAX_BACKOFF_S = 30.0
+
+
+def backoff_s(attempt: int) -> float:
+    """Delay before reconnect ``attempt`` (1-based): 1, 2, 4, ... seconds, capped."""
+    return min(MAX_BACKOFF_S, 2.0 ** max(0, attempt - 1))
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """Where one trace stream stands; ``retry_at`` is a ``time.monotonic()`` instant."""
+
+    phase: Phase = "idle"
+    detail: str = ""
+    retry_at: float = 0.0
+
+    def describe(self, now: float | None = None) -> str:
+        """Short text for the header, e.g. ``live`` or ``retry in 4s``."""
+        if self.phase == "reconnecting":
+            left = max(0, round(self.retry_at - (time.monotonic() if now is None else now)))
+            return f"retry in {left}s"
+        return {
+            "idle": "idle",
+            "connecting": "connecting",
+            "live": "live",
+            "denied": "denied",
+            "offline": "offline",
+        }[self.phase]
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """Everything the header line shows; the app publishes a new one on every change."""
+
+    endpoint: str = ""
+    version: str = ""
+    identity: str = ""
+    identity_label: str = ""
+    audit: StreamState = StreamState()
+    errors: StreamState = StreamState()
+    rate: float = 0.0
+    dropped: int = 0
+    read_only: bool = False
+
+
+def format_uptime(seconds: float) -> str:
+    """``3d 4h 05m`` / ``4h 05m 10s`` / ``5m 10s``: an uptime an operator reads at a glance."""
+    total = int(seconds)
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"

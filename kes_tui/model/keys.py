@@ -1,0 +1,33 @@
+"""Key material as an operator types it into the import dialog."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+__all__ = ["KEY_BYTES", "parse_key_material"]
+
+#: KES master keys are 256-bit.
+KEY_BYTES = 32
+
+_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def parse_key_material(text: str) -> bytes:
+    """Accept 64 hex digits or base64 of exactly 32 bytes; raise ``ValueError`` otherwise.
+
+    Both forms appear in the wild (``openssl rand -hex 32``, ``-base64 32``),
+    and guessing wrong would import a different key, so anything ambiguous
+    or of the wrong length is refused with a reason.
+    """
+    text = text.strip()
+    if _HEX.match(text):
+        return bytes.fromhex(text)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not hex or base64") from None
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"a key must be {KEY_BYTES} bytes, this is {len(raw)}")
+    return raw

@@ -1,0 +1,168 @@
+"""Policies screen: who may do what, as a matrix, and each policy in detail.
+
+The matrix is computed locally from the directory snapshot with the
+server's own policy engine: no request per cell, and a cell's explanation
+names the exact glob that decided, as the server would.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kes_tui.model import Directory, policy_matrix, short_identity
+from kes_tui.screens.base import ConsoleScreen
+from kes_tui.widgets import PolicyMatrix
+
+__all__ = ["PoliciesScreen", "policy_text"]
+
+
+def policy_text(directory: Directory, name: str) -> Text:
+    """The detail of one policy: allow list, deny list, assigned identities."""
+    text = Text.assemble((name, "bold underline"), "\n")
+    lists = directory.policies.get(name)
+    if lists is None:
+        text.append("(cannot read this policy)\n", "yellow")
+    else:
+        for title, patterns, style in (("allow", lists[0], "green"), ("deny", lists[1], "red")):
+            text.append(f"{title}\n", f"bold {style}")
+            for pattern in patterns or ("(none)",):
+                text.append(f"  {pattern}\n")
+    text.append("identities\n", "bold")
+    names = directory.names()
+    for identity in directory.assigned(name) or ["(none)"]:
+        label = names.get(identity, "")
+        text.append(f"  {short_identity(identity) if label else identity}", "")
+        text.append(f"  {label}\n" if label else "\n", "dim")
+    return text
+
+
+class PoliciesScreen(ConsoleScreen):
+    """Policy matrix (identities × operations for a key name) and policy details.
+
+    | Key | Action |
+    | :- | :- |
+    | `/` | Edit the key name or pattern the matrix is computed for. |
+    | `p` | Focus the policy list. |
+    | `m` | Focus the matrix. |
+    | `r` | Reload identities and policies. |
+    """
+
+    MODE = "policies"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_name", "Key name"),
+        Binding("p", "focus_policies", "Policies"),
+        Binding("m", "focus_matrix", "Matrix"),
+        Binding("r", "reload", "Reload"),
+    ]
+    DEFAULT_CSS = """
+    PoliciesScreen {
+        & #policies_left { width: 30; border-right: wide $panel; }
+        & #policy_list { height: 1fr; max-height: 40%; }
+        & #policy_detail { height: 1fr; padding: 0 1; }
+        & #matrix_name { height: 1; border: none; padding: 0 1; background: $panel; }
+        & #matrix { height: 1fr; }
+        & #verdict { height: auto; min-height: 3; padding: 0 1; background: $panel; }
+        & .section { background: $boost; padding: 0 1; text-style: bold; }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key_name = "my-key"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="policies_left"):
+                yield Static("Policies", classes="section")
+                yield OptionList(id="policy_list")
+                with VerticalScroll(id="policy_detail"):
+                    yield Static(id="policy_text")
+            with Vertical():
+                yield Static(
+                    "Matrix: may each identity call each operation on key…", classes="section"
+                )
+                yield Input(self.key_name, placeholder="key name or pattern", id="matrix_name")
+                yield PolicyMatrix(id="matrix")
+                yield Static(id="verdict")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.console.directory_signal.subscribe(self, self.show_directory)
+        self.show_directory(self.console.directory)
+        self.query_one(PolicyMatrix).focus()
+
+    def show_directory(self, directory: Directory) -> None:
+        """Redraw everything from a directory snapshot."""
+        options = self.query_one("#policy_list", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options([Option(name, id=name) for name in sorted(directory.policies)])
+        if directory.policies:
+            options.highlighted = min(highlighted or 0, len(directory.policies) - 1)
+        self._show_policy()
+        self._show_matrix()
+        if directory.problems:
+            self.query_one("#verdict", Static).update(
+                Text("Incomplete: " + "; ".join(directory.problems), "yellow")
+            )
+
+    def _show_policy(self) -> None:
+        options = self.query_one("#policy_list", OptionList)
+        directory = self.console.directory
+        body = Text("no policies", "dim")
+        if options.highlighted is not None and options.option_count:
+            option = options.get_option_at_index(options.highlighted)
+            body = policy_text(directory, str(option.id))
+        self.query_one("#policy_text", Static).update(body)
+
+    def _show_matrix(self) -> None:
+        self.query_one(PolicyMatrix).show(policy_matrix(self.console.directory, self.key_name))
+
+    @on(OptionList.OptionHighlighted, "#policy_list")
+    def _policy_highlighted(self) -> None:
+        self._show_policy()
+
+    @on(Input.Changed, "#matrix_name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        self.key_name = event.value.strip() or "*"
+        self._show_matrix()
+
+    @on(Input.Submitted, "#matrix_name")
+    def _name_done(self) -> None:
+        self.query_one(PolicyMatrix).focus()
+
+    @on(PolicyMatrix.VerdictHighlighted)
+    def _verdict(self, event: PolicyMatrix.VerdictHighlighted) -> None:
+        verdict = event.verdict
+        style = {True: "green", False: "red", None: "yellow"}[verdict.allowed]
+        path = event.operation.path(self.key_name)
+        self.query_one("#verdict", Static).update(
+            Text.assemble(
+                (event.row.label, "bold"),
+                (f" {short_identity(event.row.identity)}", "dim"),
+                " → ",
+                (path, "bold"),
+                "\n",
+                (verdict.reason, f"bold {style}"),
+            )
+        )
+
+    def action_focus_name(self) -> None:
+        self.query_one("#matrix_name", Input).focus()
+
+    def action_focus_policies(self) -> None:
+        self.query_one("#policy_list", OptionList).focus()
+
+    def action_focus_matrix(self) -> None:
+        self.query_one(PolicyMatrix).focus()
+
+    def action_reload(self) -> None:
+        self.console.refresh_directory()

@@ -1,0 +1,149 @@
+"""Status screen: version, uptime, key store, request rate and latency.
+
+``/v1/status`` says whether the server and its key store are healthy;
+``/v1/metrics`` is scraped every few seconds to draw the request rate and
+compute recent latency percentiles (see :mod:`kes_tui.model.metrics`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from kes_client import NotAllowed, Status, TransportError
+from kes_tui.model import MetricsHistory, format_duration, format_uptime, parse_metrics
+from kes_tui.screens.base import ConsoleScreen
+
+__all__ = ["SCRAPE_INTERVAL_S", "StatusScreen"]
+
+#: How often the screen asks for status and metrics.
+SCRAPE_INTERVAL_S = 2.0
+
+
+def status_table(status: Status | None, problem: str = "") -> Table:
+    """The server panel: version, uptime, key store."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    if status is None:
+        table.add_row("server", Text(problem or "waiting…", "yellow"))
+        return table
+    state_style = "bold green" if status.kms_state == "available" else "bold red"
+    table.add_row("version", Text(status.version, "bold"))
+    table.add_row("uptime", format_uptime(status.uptime_s))
+    table.add_row("key store", Text(status.kms_state or "?", state_style))
+    table.add_row("store latency", f"{status.kms_latency_ms:.0f} ms")
+    return table
+
+
+def metrics_table(history: MetricsHistory, problem: str = "") -> Table:
+    """The traffic panel: rate, counters by class, latency percentiles."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    latest = history.latest
+    if latest is None:
+        table.add_row("metrics", Text(problem or "waiting…", "yellow"))
+        return table
+    v = latest.values
+    rate = history.rates[-1] if history.rates else 0.0
+    table.add_row("requests/s", Text(f"{rate:,.1f}", "bold"))
+    table.add_row("2xx", Text(f"{v.get('kes_http_request_success', 0):,.0f}", "green"))
+    table.add_row("4xx", Text(f"{v.get('kes_http_request_error', 0):,.0f}", "yellow"))
+    table.add_row("5xx", Text(f"{v.get('kes_http_request_failure', 0):,.0f}", "red"))
+    table.add_row("in flight", f"{v.get('kes_http_request_active', 0):,.0f}")
+    for q, seconds in history.percentiles().items():
+        table.add_row(f"latency p{q * 100:g}", format_duration(seconds))
+    table.add_row("audit events", f"{v.get('kes_log_audit_events', 0):,.0f}")
+    table.add_row("error events", f"{v.get('kes_log_error_events', 0):,.0f}")
+    return table
+
+
+class StatusScreen(ConsoleScreen):
+    """Server health and traffic, refreshed every two seconds.
+
+    | Key | Action |
+    | :- | :- |
+    | `r` | Refresh now. |
+    """
+
+    MODE = "status"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "scrape", "Refresh")]
+    DEFAULT_CSS = """
+    StatusScreen {
+        & .panel { border: round $accent; padding: 0 1; height: auto; width: 1fr; }
+        & #rate_box { height: 12; border: round $accent; padding: 0 1; }
+        & #rate { height: 1fr; }
+        & #rate_title { height: 1; color: $text-muted; }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history = MetricsHistory()
+        self.status: Status | None = None
+        self.status_problem = ""
+        self.metrics_problem = ""
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="panels"):
+            yield Static(id="server_panel", classes="panel")
+            yield Static(id="traffic_panel", classes="panel")
+        with Vertical(id="rate_box"):
+            yield Static("requests per second", id="rate_title")
+            yield Sparkline([0.0], id="rate")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#server_panel").border_title = "Server"
+        self.query_one("#traffic_panel").border_title = "Traffic"
+        self.redraw()
+        if self.console.client is not None:
+            self.action_scrape()
+            self.set_interval(SCRAPE_INTERVAL_S, self.action_scrape)
+
+    def redraw(self) -> None:
+        """Repaint the panels from the current state."""
+        self.query_one("#server_panel", Static).update(
+            status_table(self.status, self.status_problem)
+        )
+        self.query_one("#traffic_panel", Static).update(
+            metrics_table(self.history, self.metrics_problem)
+        )
+        rates = list(self.history.rates) or [0.0]
+        self.query_one("#rate", Sparkline).data = rates
+        peak = max(rates)
+        self.query_one("#rate_title", Static).update(
+            f"requests per second (last {len(rates)} samples, peak {peak:,.1f})"
+        )
+
+    @work(exclusive=True, group="status-scrape", exit_on_error=False, description="read status")
+    async def action_scrape(self) -> None:
+        client = self.console.client
+        if client is None:
+            return
+        # Failures are shown in the panels, not as notifications: this runs
+        # every two seconds and the header already says when the server is gone.
+        try:
+            self.status = await client.status()
+            self.status_problem = ""
+        except NotAllowed:
+            self.status, self.status_problem = None, "/v1/status is prohibited by your policy"
+        except TransportError as exc:
+            self.status, self.status_problem = None, f"unreachable: {exc}"
+        try:
+            self.history.add(parse_metrics(await client.metrics(), time.monotonic()))
+            self.metrics_problem = ""
+        except NotAllowed:
+            self.metrics_problem = "/v1/metrics is prohibited by your policy"
+        except TransportError as exc:
+            self.metrics_problem = f"unreachable: {exc}"
+        self.redraw()

@@ -1,0 +1,17 @@
+"""Widgets of the console. They display and post their own messages; they never call the client."""
+
+from kes_tui.widgets.detail_pane import DetailPane
+from kes_tui.widgets.event_log import Column, EventLog
+from kes_tui.widgets.filter_bar import FilterBar
+from kes_tui.widgets.header import SCREENS, ConsoleHeader
+from kes_tui.widgets.policy_matrix import PolicyMatrix
+
+__all__ = [
+    "SCREENS",
+    "Column",
+    "ConsoleHeader",
+    "DetailPane",
+    "EventLog",
+    "FilterBar",
+    "PolicyMatrix",
+]

@@ -1,0 +1,1 @@
+"""Fault tests: concurrency, crashes, shutdown and key store failures (issue 8)."""

@@ -1,0 +1,239 @@
+"""The console's pure view logic, tested without Textual or a server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kes_tui.model import (
+    AuditRow,
+    EventStore,
+    FilterError,
+    MetricsHistory,
+    RateMeter,
+    StreamState,
+    audit_row,
+    backoff_s,
+    error_row,
+    format_latency,
+    format_time,
+    format_uptime,
+    match_name,
+    parse_filter,
+    parse_key_material,
+    parse_metrics,
+    policy_matrix,
+    quantile,
+    status_class,
+)
+from kes_tui.model.directory import OPERATIONS, Directory
+from tests.kes_tui import data
+
+
+def rows(events: list[dict[str, Any]] | None = None) -> list[AuditRow]:
+    names = data.DIRECTORY.names()
+    return [audit_row(i, e, names) for i, e in enumerate(events or data.audit_events())]
+
+
+class TestEvents:
+    def test_audit_row_flattens_event(self) -> None:
+        row = audit_row(7, data.audit_event(3, data.APP, "POST", "/v1/key/x", 403, 95_000), {})
+        assert (row.seq, row.method, row.path, row.status, row.ip) == (
+            7,
+            "POST",
+            "/v1/key/x",
+            403,
+            "10.0.4.17",
+        )
+        assert row.cells()[0] == "21:50:03.111"
+        assert row.who == data.APP[:12]
+
+    def test_friendly_name(self) -> None:
+        row = audit_row(
+            0, data.audit_event(1, data.ROOT, "GET", "/v1/status", 200, 1), {data.ROOT: "root"}
+        )
+        assert row.who == "root"
+
+    def test_v017_event_without_ip_or_method(self) -> None:
+        raw = {
+            "time": "2022-01-06T15:50:28+01:00",
+            "request": {"path": "/v1/status", "identity": ""},
+            "response": {"code": 200, "time": 1},
+        }
+        row = audit_row(0, raw, {})
+        assert row.cells()[:3] == ("15:50:28.000", "-", "-")
+
+    def test_error_row_splits_go_prefix(self) -> None:
+        row = error_row(0, {"message": "2026/11/23 21:50:28 http: boom"})
+        assert (row.time, row.message) == ("21:50:28", "http: boom")
+        assert error_row(1, {"message": "no prefix"}).message == "no prefix"
+
+    @pytest.mark.parametrize(
+        ("ns", "text"),
+        [
+            (850_000, "850µs"),
+            (12_345_678, "12.3ms"),
+            (250_000_000, "250ms"),
+            (1_200_000_000, "1.20s"),
+        ],
+    )
+    def test_format_latency(self, ns: int, text: str) -> None:
+        assert format_latency(ns) == text
+
+    def test_format_time_and_status(self) -> None:
+        assert format_time("2026-11-23T21:50:28.123456789Z") == "21:50:28.123"
+        assert [status_class(s) for s in (200, 403, 502, 301)] == [
+            "ok",
+            "client-error",
+            "server-error",
+            "other",
+        ]
+        assert format_uptime(93_784) == "1d 2h 03m"
+        assert format_uptime(65) == "1m 05s"
+
+
+class TestFilter:
+    def select(self, text: str) -> list[str]:
+        f = parse_filter(text)
+        return [f"{r.status} {r.path}" for r in rows() if f.matches(r)]
+
+    def test_status_forms(self) -> None:
+        assert all(s.startswith("403") for s in self.select("status:403"))
+        assert len(self.select("status:403")) == 6
+        assert len(self.select("status:4xx")) == 8
+        assert len(self.select("status:>=500")) == 2
+        assert len(self.select("status:400-403")) == 8
+        assert len(self.select("status:400,502")) == 4
+
+    def test_identity_prefix_and_name(self) -> None:
+        by_prefix = self.select("identity:3ecf")
+        assert by_prefix == self.select("identity:my-app")
+        assert len(by_prefix) == 8
+
+    def test_negation_and_regex(self) -> None:
+        assert "200 /v1/status" not in self.select("!path:/v1/status")
+        assert len(self.select("!path:/v1/status")) == 22
+        assert self.select(r"create/minio-r\w+") == ["403 /v1/key/create/minio-root"] * 2
+        assert len(self.select("method:post status:200")) == 10
+
+    def test_quoted_term_and_empty(self) -> None:
+        assert len(self.select('"POST /v1/key/decrypt"')) == 6  # a quoted term keeps its space
+        assert len(self.select("")) == 24
+
+    @pytest.mark.parametrize("text", ["status:abc", "path:[", "!", '"unterminated', "identity:"])
+    def test_errors_are_reported(self, text: str) -> None:
+        with pytest.raises(FilterError):
+            parse_filter(text)
+
+    def test_match_name(self) -> None:
+        assert match_name("app-*", "app-1") and not match_name("app-*", "my-app-1")
+        assert match_name("APP", "my-app-1")
+        assert match_name("", "x")
+        assert not match_name("[", "x")
+
+
+class TestStore:
+    def test_bounded_with_dropped_counter(self) -> None:
+        store: EventStore[AuditRow] = EventStore(capacity=10)
+        store.extend(rows()[:15])
+        assert len(store) == 10 and store.dropped == 5 and store.received == 15
+        assert store.rows[0].seq == 5
+
+    def test_filtered_view_follows_buffer(self) -> None:
+        store: EventStore[AuditRow] = EventStore(capacity=10)
+        store.set_filter(parse_filter("status:403"))
+        added = store.extend(rows())
+        assert added == 6
+        assert all(r.status == 403 for r in store.view)
+        assert all(r.seq >= store.rows[0].seq for r in store.view)  # evicted rows leave the view
+        store.set_filter(parse_filter(""))
+        assert len(store.view) == 10 and store.matched == 10
+
+    def test_rate_meter(self) -> None:
+        now = [100.0]
+        meter = RateMeter(window_s=2.0, clock=lambda: now[0])
+        meter.add(100)
+        now[0] += 1
+        meter.add(100)
+        assert meter.rate == 100.0
+        now[0] += 5
+        assert meter.rate == 0.0
+
+
+class TestDirectory:
+    def test_names(self) -> None:
+        names = data.DIRECTORY.names()
+        assert names[data.ROOT] == "root" and names[data.APP] == "my-app"
+        shared = Directory(identities={"a" * 64: "p", "b" * 64: "p"})
+        assert shared.names() == {"a" * 64: "p/aaaa", "b" * 64: "p/bbbb"}
+
+    def test_explain_uses_server_engine(self) -> None:
+        d = data.DIRECTORY
+        verdict = d.explain(data.BACKUP, "/v1/key/delete/backup-primary")
+        assert (verdict.allowed, verdict.rule, verdict.policy) == (
+            False,
+            "/v1/key/delete/*",
+            "backup",
+        )
+        assert d.explain(data.BACKUP, "/v1/key/generate/x").rule == "/v1/key/*/*"
+        assert d.explain(data.APP, "/v1/key/delete/my-app-key").rule is None
+        assert d.explain(data.ROOT, "/v1/anything").allowed is True
+        assert d.explain(data.STRANGER, "/v1/status").allowed is False
+        assert d.explain("", "/v1/status").allowed is False
+
+    def test_missing_or_unreadable_policy(self) -> None:
+        d = Directory(
+            identities={data.APP: "gone", data.MINIO: "secret"}, policies={"secret": None}
+        )
+        assert "does not exist" in d.explain(data.APP, "/v1/status").reason
+        assert d.explain(data.MINIO, "/v1/status").allowed is None
+
+    def test_matrix(self) -> None:
+        matrix = policy_matrix(data.DIRECTORY, "minio-default")
+        assert [r.label for r in matrix] == ["root", "backup", "minio", "my-app"]
+        minio = matrix[2]
+        allowed = {op.label for op, v in zip(OPERATIONS, minio.cells, strict=True) if v.allowed}
+        assert allowed == {"create", "generate", "decrypt"}
+        assert all(v.allowed for v in matrix[0].cells)
+        root_minio = policy_matrix(data.DIRECTORY, "minio-root")[2]
+        assert root_minio.cells[0].rule == "/v1/key/create/minio-root"
+
+
+class TestMetrics:
+    def test_parse_and_quantiles(self) -> None:
+        sample = parse_metrics(data.METRICS, at=0.0)
+        assert sample.requests == 1233
+        p50 = quantile(0.5, sample.buckets)
+        assert p50 is not None and 0 < p50 < 0.01
+        assert quantile(0.999, sample.buckets) == 0.1  # +Inf bucket reports the last bound
+        assert quantile(0.5, ()) is None
+
+    def test_history_rates_and_recent_percentiles(self) -> None:
+        history = MetricsHistory()
+        history.add(parse_metrics(data.METRICS, at=0.0))
+        later = data.METRICS.replace("1200\n", "1400\n", 1).replace('"+Inf"} 1233', '"+Inf"} 1433')
+        later = (
+            later.replace('le="0.01"} 1100', 'le="0.01"} 1100')
+            .replace('le="0.05"} 1200', 'le="0.05"} 1400')
+            .replace('le="0.1"} 1225', 'le="0.1"} 1425')
+        )
+        history.add(parse_metrics(later, at=2.0))
+        assert history.rates[-1] == 100.0
+        p50 = history.percentiles()[0.5]
+        assert p50 is not None and 0.01 < p50 < 0.05  # the recent 200 requests were all slower
+
+
+def test_backoff_and_stream_state() -> None:
+    assert [backoff_s(n) for n in (1, 2, 3, 10)] == [1, 2, 4, 30]
+    assert StreamState("reconnecting", retry_at=10.0).describe(now=6.2) == "retry in 4s"
+    assert StreamState("live").describe() == "live"
+
+
+def test_key_material() -> None:
+    assert parse_key_material("00" * 32) == bytes(32)
+    assert parse_key_material("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=") == bytes(32)
+    with pytest.raises(ValueError, match="32 bytes"):
+        parse_key_material("AAAA")
+    with pytest.raises(ValueError):
+        parse_key_material("not key material!")

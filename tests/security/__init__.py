@@ -1,0 +1,1 @@
+"""Security tests: hostile input, transport, secrets hygiene (issue 8)."""

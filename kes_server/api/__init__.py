@@ -17,7 +17,6 @@ from kes_server.api.auth import authorize_request
 from kes_server.api.errors import install_error_handlers
 from kes_server.api.gateway import Gateway
 from kes_server.api.identify import Identifier
-from kes_server.api.routes import MIB
 from kes_server.api.state import ServerState
 
 __all__ = ["create_app"]
@@ -39,7 +38,7 @@ def create_app(state: ServerState, *, trust: Any = None) -> tuple[Gateway, Quart
     app = Quart("kes_server")
     app.config.update(
         KES_STATE=state,
-        MAX_CONTENT_LENGTH=MIB + 1024,
+        MAX_CONTENT_LENGTH=fastpath.DRAIN_LIMIT,  # per-route limits are enforced in body.py
         RESPONSE_TIMEOUT=None,
         BODY_TIMEOUT=20,
         PROVIDE_AUTOMATIC_OPTIONS=False,

@@ -210,6 +210,8 @@ class AuditEvent:
     status: int
     response_time: int = 0
     ip: str = ""
+    #: The HTTP method (pykes servers add it; empty for the original KES).
+    method: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -223,6 +225,7 @@ class AuditEvent:
             status=_int(response, "code"),
             response_time=_int(response, "time"),
             ip=_str(request, "ip"),
+            method=_str(request, "method"),
             raw=dict(obj),
         )
 

@@ -202,7 +202,7 @@ def test_live_audit_trace(kes_server: RunningServer, root_client: Client) -> Non
                 other.generate_key(name)
         event = _next_matching(events, f"/v1/key/generate/{name}")
     assert event.status == 404
-    assert event.identity == kes_server.root_identity
+    assert event.identity == kes_server.root_identity and event.method == "POST"
     assert event.time and event.raw["response"]["code"] == 404
 
 

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.cluster import Cluster, LiveTrace, start_cluster
+from tests.support.cluster import Cluster, start_cluster
 from tests.support.etcd import EtcdCluster
+from tests.support.trace import LiveTrace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.etcd, pytest.mark.nginx, pytest.mark.slow]
 

@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.support.cluster import Cluster, LiveTrace, start_cluster
+from tests.support.cluster import Cluster, start_cluster
 from tests.support.server import ClientIdentity
+from tests.support.trace import LiveTrace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nginx]
 

@@ -2,97 +2,41 @@
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import queue
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.server import RunningServer, start_server
+from tests.support.trace import LiveTrace
 
 pytestmark = pytest.mark.e2e
 
 
-class Trace:
-    """Reads a trace stream in a thread and hands every event over a queue.
-
-    Uses ``http.client`` on a socket we own, so ``close()`` can shut the socket
-    down at the OS level (safe across threads) instead of closing an SSL
-    object another thread is reading, which corrupts OpenSSL's state.
-    """
-
-    def __init__(self, server: RunningServer, path: str = "/v1/log/audit/trace") -> None:
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.status = 0
-        self._ready = threading.Event()
-        ctx = server.ssl_context()
-        self._conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=10)
-        self._conn.connect()
-        assert self._conn.sock is not None
-        self._conn.sock.settimeout(None)
-        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "trace did not start"
-
-    def _run(self, path: str) -> None:
-        try:
-            self._conn.request("GET", path)
-            resp = self._conn.getresponse()
-            self.status = resp.status
-            self._ready.set()
-            while line := resp.readline():
-                if line.strip():
-                    self.events.put(json.loads(line))
-        except (OSError, http.client.HTTPException, ValueError):
-            pass
-        finally:
-            self._ready.set()
-
-    def wait_for(self, predicate: Any, timeout: float = 1.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("no matching event in time")
-            try:
-                event = self.events.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if predicate(event):
-                return event
-
-    def close(self) -> None:
-        sock = self._conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(5)
-        self._conn.close()
+def Trace(server: RunningServer, path: str = "/v1/log/audit/trace") -> LiveTrace:  # noqa: N802
+    """A live trace of ``server`` as root."""
+    return LiveTrace(server.url, server.ssl_context(), path)
 
 
 @pytest.fixture(name="trace")
-def _trace(kes_server: RunningServer) -> Iterator[Trace]:
+def _trace(kes_server: RunningServer) -> Iterator[LiveTrace]:
     t = Trace(kes_server)
     yield t
     t.close()
 
 
-def test_audit_event_arrives_within_a_second(kes_server: RunningServer, trace: Trace) -> None:
+def test_audit_event_arrives_within_a_second(kes_server: RunningServer, trace: LiveTrace) -> None:
     assert trace.status == 200
     name = f"audit-{secrets.token_hex(4)}"
     with kes_server.client() as client:
         client.post(f"/v1/key/create/{name}").raise_for_status()
-    event = trace.wait_for(lambda e: e["request"]["path"] == f"/v1/key/create/{name}", 1.0)
+    event = trace.next_event(lambda e: e["request"]["path"] == f"/v1/key/create/{name}", 1.0)
     assert event["request"]["identity"] == kes_server.root_identity
     assert event["request"]["ip"] == "127.0.0.1"
     assert event["request"]["method"] == "POST"
@@ -100,11 +44,11 @@ def test_audit_event_arrives_within_a_second(kes_server: RunningServer, trace: T
     assert "." in event["time"]  # RFC 3339 with sub-second precision
 
 
-def test_denied_requests_are_audited_too(kes_server: RunningServer, trace: Trace) -> None:
+def test_denied_requests_are_audited_too(kes_server: RunningServer, trace: LiveTrace) -> None:
     stranger = kes_server.new_client("stranger")
     with kes_server.client(stranger) as client:
         client.post("/v1/key/create/denied")
-    event = trace.wait_for(lambda e: e["request"]["identity"] == stranger.identity)
+    event = trace.next_event(lambda e: e["request"]["identity"] == stranger.identity)
     assert event["response"]["code"] == 403
 
 
@@ -119,7 +63,7 @@ def test_two_subscribers_get_every_event(kes_server: RunningServer) -> None:
             seen: set[str] = set()
             while not set(paths) <= seen:
                 seen.add(
-                    t.wait_for(lambda e: e["request"]["path"] in paths, 2.0)["request"]["path"]
+                    t.next_event(lambda e: e["request"]["path"] in paths, 2.0)["request"]["path"]
                 )
     finally:
         first.close()
@@ -209,7 +153,7 @@ def test_audit_log_to_stdout_and_error_trace(tmp_path: Path) -> None:
                 resp = client.post("/v1/key/create/broken")
                 assert resp.status_code == 502
                 assert resp.json()["message"] == "bad gateway: failed to create key"
-            event = errors.wait_for(lambda e: "broken" in e["message"], 2.0)
+            event = errors.next_event(lambda e: "broken" in e["message"], 2.0)
             assert "failed to create key" in event["message"]
             with server.client() as client:
                 failures = [
@@ -229,11 +173,11 @@ def test_audit_log_to_stdout_and_error_trace(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_trace_survives_70_seconds_idle(kes_server: RunningServer, trace: Trace) -> None:
+def test_trace_survives_70_seconds_idle(kes_server: RunningServer, trace: LiveTrace) -> None:
     time.sleep(70)
     with kes_server.client() as client:
         client.get("/version")
-    event = trace.wait_for(lambda e: e["request"]["path"] == "/version", 2.0)
+    event = trace.next_event(lambda e: e["request"]["path"] == "/version", 2.0)
     assert event["response"]["code"] == 200
 
 
@@ -252,7 +196,9 @@ def test_workers_share_keys_and_traces(tmp_path: Path) -> None:
             seen: set[str] = set()
             while not set(paths) <= seen:
                 seen.add(
-                    trace.wait_for(lambda e: e["request"]["path"] in paths, 2.0)["request"]["path"]
+                    trace.next_event(lambda e: e["request"]["path"] in paths, 2.0)["request"][
+                        "path"
+                    ]
                 )
         finally:
             trace.close()

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 __all__ = ["LogBus", "Subscription", "format_time_ns", "go_log_prefix"]
@@ -90,6 +90,10 @@ class LogBus:
         self._on_publish = on_publish or (lambda: None)
         #: Set by ``kes_server.workers`` so sibling worker processes see our events.
         self.relay: Callable[[bytes], None] | None = None
+        #: Told the subscriber count whenever it changes (for the relay's interest).
+        self.on_subscribers: Callable[[int], None] | None = None
+        #: Waits until a new subscriber is known to sibling workers (see workers.py).
+        self.synced: Callable[[], Awaitable[None]] | None = None
 
     def publish(self, event: dict[str, Any]) -> None:
         self._on_publish()
@@ -117,10 +121,15 @@ class LogBus:
     def subscribe(self) -> Subscription:
         sub = Subscription(self.buffer)
         self.subscribers.add(sub)
+        if self.on_subscribers is not None:
+            self.on_subscribers(len(self.subscribers))
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self.subscribers.discard(sub)
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            if self.on_subscribers is not None:
+                self.on_subscribers(len(self.subscribers))
 
     def close(self) -> None:
         """End every live stream (graceful shutdown)."""

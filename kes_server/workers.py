@@ -13,6 +13,12 @@ publishes over a socketpair, and the parent forwards them to every other
 worker, which hands them to its own trace subscribers. The relay drops
 events for a worker whose pipe is backed up rather than slowing anyone down
 (the same rule as a slow trace subscriber).
+
+Relaying costs three processes' time per event, so it only happens while
+someone listens: each worker reports its subscriber count per log kind
+(``S`` lines), the parent tells every worker how many subscribers the
+*other* workers have (``I`` lines), and a worker relays a kind only while
+that number is above zero. With no trace open, workers relay nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from kes_server.core.config import Config
 from kes_server.logbus import LogBus
@@ -33,6 +39,7 @@ __all__ = ["RELAY_LIMIT", "Relay", "bind", "run_workers"]
 #: Bytes of unsent events a relay pipe may hold before events are dropped.
 RELAY_LIMIT = 4 << 20
 _AUDIT, _ERROR = b"A", b"E"
+_SUBSCRIBERS, _INTEREST = b"S", b"I"
 
 
 def bind(address: str, backlog: int = 1024) -> socket.socket:
@@ -55,29 +62,57 @@ class Relay:
         self.sock = sock
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Subscribers on the other workers, per kind, as the parent last said.
+        self.interest: dict[bytes, int] = {_AUDIT: 0, _ERROR: 0}
+        self._synced = {_AUDIT: asyncio.Event(), _ERROR: asyncio.Event()}
 
     async def start(self, audit: LogBus, errors: LogBus) -> None:
         reader, writer = await asyncio.open_connection(sock=self.sock)
         self._writer = writer
-        audit.relay = self._sender(_AUDIT)
-        errors.relay = self._sender(_ERROR)
+        for kind, bus in ((_AUDIT, audit), (_ERROR, errors)):
+            bus.relay = self._sender(kind)
+            bus.on_subscribers = self._reporter(kind)
+            bus.synced = self._waiter(kind)
 
         async def receive() -> None:
             while line := await reader.readline():
-                bus = audit if line[:1] == _AUDIT else errors
-                bus.deliver(line[1:])
+                tag = line[:1]
+                if tag == _INTEREST:
+                    self.interest[line[1:2]] = int(line[2:])
+                    self._synced[line[1:2]].set()
+                else:
+                    (audit if tag == _AUDIT else errors).deliver(line[1:])
 
         self._task = asyncio.create_task(receive())
 
+    def _write(self, data: bytes) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return
+        if writer.transport.get_write_buffer_size() < RELAY_LIMIT:
+            writer.write(data)
+
     def _sender(self, kind: bytes) -> Callable[[bytes], None]:
         def send(encoded: bytes) -> None:
-            writer = self._writer
-            if writer is None or writer.is_closing():
-                return
-            if writer.transport.get_write_buffer_size() < RELAY_LIMIT:
-                writer.write(kind + encoded)
+            if self.interest[kind] > 0:
+                self._write(kind + encoded)
 
         return send
+
+    def _reporter(self, kind: bytes) -> Callable[[int], None]:
+        def report(count: int) -> None:
+            self._synced[kind].clear()
+            self._write(_SUBSCRIBERS + kind + str(count).encode() + b"\n")
+
+        return report
+
+    def _waiter(self, kind: bytes) -> Callable[[], Awaitable[None]]:
+        async def wait() -> None:
+            """Until the parent has told every worker about our new subscriber (<= 1 s)."""
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._synced[kind].wait(), 1.0)
+
+        return wait
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -92,12 +127,25 @@ async def _hub(ends: list[socket.socket], stop: asyncio.Event) -> None:
     streams = [await asyncio.open_connection(sock=s) for s in ends]
     writers = [w for _r, w in streams]
 
+    counts = [{_AUDIT: 0, _ERROR: 0} for _ in ends]
+
+    def write(writer: asyncio.StreamWriter, data: bytes) -> None:
+        if not writer.is_closing() and writer.transport.get_write_buffer_size() < RELAY_LIMIT:
+            writer.write(data)
+
     async def pump(index: int, reader: asyncio.StreamReader) -> None:
         while line := await reader.readline():
+            if line[:1] == _SUBSCRIBERS:
+                kind = line[1:2]
+                counts[index][kind] = int(line[2:])
+                total = sum(c[kind] for c in counts)
+                for j, writer in enumerate(writers):
+                    others = total - counts[j][kind]
+                    write(writer, _INTEREST + kind + str(others).encode() + b"\n")
+                continue
             for j, writer in enumerate(writers):
-                if j != index and not writer.is_closing():
-                    if writer.transport.get_write_buffer_size() < RELAY_LIMIT:
-                        writer.write(line)
+                if j != index:
+                    write(writer, line)
 
     tasks = [asyncio.create_task(pump(i, r)) for i, (r, _w) in enumerate(streams)]
     await stop.wait()

@@ -27,6 +27,8 @@ def _stream(bus: LogBus) -> Response:
     async def events() -> AsyncIterator[bytes]:
         dropped = 0
         try:
+            if bus.synced is not None:
+                await bus.synced()
             # An empty first chunk makes the server send the headers right away.
             yield b""
             while not sub.closed:

@@ -95,6 +95,15 @@ class LogBus:
         #: Waits until a new subscriber is known to sibling workers (see workers.py).
         self.synced: Callable[[], Awaitable[None]] | None = None
 
+    @property
+    def listening(self) -> bool:
+        """Whether a published event would reach anyone (console, trace, relay)."""
+        return bool(self.subscribers) or self.console is not None or self.relay is not None
+
+    def count(self) -> None:
+        """Account for an event nobody listens to, without building it."""
+        self._on_publish()
+
     def publish(self, event: dict[str, Any]) -> None:
         self._on_publish()
         if not self.subscribers and self.console is None and self.relay is None:

@@ -35,7 +35,7 @@ import hypercorn.asyncio.run as hc_run
 from hypercorn.asyncio import serve as hc_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig, Sockets
-from hypercorn.events import Event, Updated
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.typing import AppWrapper
 from hypercorn.utils import wrap_app
 
@@ -46,6 +46,9 @@ __all__ = [
     "serve",
     "set_handshake_logger",
 ]
+
+#: Bytes queued for a connection beyond which writers wait for the socket.
+_HIGH_WATER = 64 * 1024
 
 #: Key of our entry in ``scope["extensions"]``.
 TLS_EXTENSION = "tls"
@@ -155,6 +158,8 @@ class PeerCertTCPServer(TCPServer):
             tls["tls_version"] = ssl_object.version()
         wrapped = cast("AppWrapper", _WithPeerCert(app, tls))
         super().__init__(wrapped, loop, config, context, state, reader, writer)
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
         self._head_reader: _HeadTimedReader | None = None
         timeout = float(getattr(config, "header_timeout_s", 0.0) or 0.0)
         alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
@@ -164,9 +169,45 @@ class PeerCertTCPServer(TCPServer):
             self.reader = cast("asyncio.StreamReader", self._head_reader)
 
     async def protocol_send(self, event: Event) -> None:
+        """Coalesce the writes of one loop iteration into one TLS record and send().
+
+        hypercorn writes a response's head and body separately; as two TLS
+        records and two system calls that was ~10% of a small request's cost
+        (and each NDJSON line of a trace or list its own record). Data is
+        queued and written once at the end of the current loop iteration;
+        back-pressure still applies through ``drain`` when the buffer is high.
+        """
+        if isinstance(event, RawData):
+            self._out.append(event.data)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush)
+            if self.writer.transport.get_write_buffer_size() > _HIGH_WATER:
+                async with self.send_lock:
+                    try:
+                        self._flush()
+                        await self.writer.drain()
+                    except (ConnectionError, RuntimeError):
+                        await self.protocol.handle(Closed())
+            return
+        if isinstance(event, Closed):
+            self._flush()
         if self._head_reader is not None and isinstance(event, Updated):
             self._head_reader.set_idle(event.idle)
         await super().protocol_send(event)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._out:
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out.clear()
+        if self.writer.transport.is_closing():
+            return
+        try:
+            self.writer.write(data)
+        except (ConnectionError, RuntimeError):
+            self.loop.create_task(self.protocol.handle(Closed()))
 
     def _abort_later(self) -> asyncio.TimerHandle:
         """Drop the connection if its TLS shutdown is not over in TLS_CLOSE_GRACE_S.

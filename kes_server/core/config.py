@@ -261,6 +261,9 @@ class _Reader:
 
 
 def _join(path: str, key: str) -> str:
+    # Odd keys (newlines, control characters) are quoted so an error stays one line.
+    if not key.isprintable() or key.strip() != key:
+        key = repr(key)
     return f"{path}.{key}" if path else key
 
 
@@ -346,7 +349,7 @@ def _parse_policies(
     out: list[PolicyConfig] = []
     owner: dict[str, str] = {}
     for name, body in raw.items():
-        path = f"policy.{name}"
+        path = _join("policy", str(name))
         if not isinstance(name, str) or not name:
             raise ConfigError("policy", f"invalid policy name {name!r}")
         section = r.mapping(body, path, {"allow", "deny", "paths", "identities"})

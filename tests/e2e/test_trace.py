@@ -19,14 +19,9 @@ from tests.support.trace import LiveTrace
 pytestmark = pytest.mark.e2e
 
 
-def Trace(server: RunningServer, path: str = "/v1/log/audit/trace") -> LiveTrace:  # noqa: N802
-    """A live trace of ``server`` as root."""
-    return LiveTrace(server.url, server.ssl_context(), path)
-
-
 @pytest.fixture(name="trace")
 def _trace(kes_server: RunningServer) -> Iterator[LiveTrace]:
-    t = Trace(kes_server)
+    t = LiveTrace.of(kes_server)
     yield t
     t.close()
 
@@ -53,7 +48,7 @@ def test_denied_requests_are_audited_too(kes_server: RunningServer, trace: LiveT
 
 
 def test_two_subscribers_get_every_event(kes_server: RunningServer) -> None:
-    first, second = Trace(kes_server), Trace(kes_server)
+    first, second = LiveTrace.of(kes_server), LiveTrace.of(kes_server)
     try:
         paths = [f"/v1/key/create/two-{secrets.token_hex(4)}" for _ in range(20)]
         with kes_server.client() as client:
@@ -144,7 +139,7 @@ def test_metrics_need_permission(kes_server: RunningServer) -> None:
 
 def test_audit_log_to_stdout_and_error_trace(tmp_path: Path) -> None:
     with start_server(tmp_path, config={"log": {"audit": "on"}}) as server:
-        errors = Trace(server, "/v1/log/error/trace")
+        errors = LiveTrace.of(server, "/v1/log/error/trace")
         try:
             keys = tmp_path / "keys"
             keys.rename(tmp_path / "keys-moved")
@@ -184,7 +179,7 @@ def test_trace_survives_70_seconds_idle(kes_server: RunningServer, trace: LiveTr
 def test_workers_share_keys_and_traces(tmp_path: Path) -> None:
     """--workers 2: keys are shared through the store; a trace sees every worker's events."""
     with start_server(tmp_path, args=["--workers", "2"]) as server:
-        trace = Trace(server)
+        trace = LiveTrace.of(server)
         try:
             paths = []
             for i in range(12):  # new connections land on both workers

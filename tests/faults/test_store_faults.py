@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_trace import Trace
 from tests.support.server import RunningServer, start_server
+from tests.support.trace import LiveTrace
 
 pytestmark = pytest.mark.e2e
 
@@ -51,17 +51,17 @@ def _still_decrypts(root: httpx.Client, name: str, sealed: dict[str, str]) -> No
     assert dec.status_code == 200 and dec.json()["plaintext"] == sealed["plaintext"]
 
 
-def _failed_create(root: httpx.Client, trace: Trace, name: str, reason: str) -> None:
+def _failed_create(root: httpx.Client, trace: LiveTrace, name: str, reason: str) -> None:
     resp = root.post(f"/v1/key/create/{name}")
     assert (resp.status_code, resp.json()["message"]) == CREATE_FAILED
-    event = trace.wait_for(lambda e: f"failed to create key '{name}'" in e["message"], 3.0)
+    event = trace.next_event(lambda e: f"failed to create key '{name}'" in e["message"], 3.0)
     assert reason in event["message"], event
 
 
 @contextlib.contextmanager
-def _fault_server(directory: Path) -> Iterator[tuple[RunningServer, Trace]]:
+def _fault_server(directory: Path) -> Iterator[tuple[RunningServer, LiveTrace]]:
     with start_server(directory) as server:
-        trace = Trace(server, "/v1/log/error/trace")
+        trace = LiveTrace.of(server, "/v1/log/error/trace")
         try:
             yield server, trace
         finally:

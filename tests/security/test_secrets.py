@@ -26,8 +26,8 @@ from kes_server.core.keyfile import decode_key
 from kes_server.core.pem import load_private_key
 from kes_server.keys import KeyManager
 from kes_server.keystore.memory import MemoryStore
-from tests.e2e.test_trace import Trace
 from tests.support.server import start_server
+from tests.support.trace import LiveTrace
 
 
 def b64(data: bytes) -> str:
@@ -46,8 +46,8 @@ def test_no_secret_reaches_a_log_and_files_are_private(tmp_path: Path) -> None:
     secrets: dict[str, bytes] = {"imported key": imported, "context": context}
     config = {"log": {"audit": "on", "error": "on"}}
     with start_server(tmp_path, config=config) as server:
-        audit = Trace(server, "/v1/log/audit/trace")
-        errors = Trace(server, "/v1/log/error/trace")
+        audit = LiveTrace.of(server, "/v1/log/audit/trace")
+        errors = LiveTrace.of(server, "/v1/log/error/trace")
         with server.client() as root:
             root.post("/v1/key/import/imported", json={"bytes": b64(imported)}).raise_for_status()
             root.post("/v1/key/create/created").raise_for_status()

@@ -11,8 +11,11 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from tests.support.server import RunningServer
 
 __all__ = ["LiveTrace"]
 
@@ -77,6 +80,11 @@ class LiveTrace:
                 sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(5)
         self._conn.close()
+
+    @classmethod
+    def of(cls, server: RunningServer, path: str = "/v1/log/audit/trace") -> LiveTrace:
+        """A trace of a test server, read as its root identity."""
+        return cls(server.url, server.ssl_context(), path)
 
     def next_event(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 1.0

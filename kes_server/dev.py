@@ -45,7 +45,11 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def prepare(directory: Path, address: str = DEV_ADDRESS) -> DevState:
-    """Create whatever is missing in ``directory`` and describe the result."""
+    """Create whatever is missing in ``directory`` and describe the result.
+
+    Paths are made absolute so the printed ``export`` lines work from anywhere.
+    """
+    directory = directory.resolve()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     server_cert, server_key = directory / "server.cert", directory / "server.key"
     root_cert, root_key = directory / "root.cert", directory / "root.key"

@@ -10,6 +10,7 @@ pipeline is covered by test_e2e_cli.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -146,3 +147,18 @@ def test_reference_examples_work(dev_server: tuple[Path, list[str]]) -> None:
     trust = f"export SSL_CERT_FILE={directory / '.kes-dev' / 'server.cert'}"
     result = run_examples(directory, [*exports, trust], blocks)
     assert "hello" in result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_readme_quick_start_curl(dev_server: tuple[Path, list[str]]) -> None:
+    """The README's curl example: generate a data key, decrypt it, same plaintext."""
+    directory, exports = dev_server
+    server = next(e.split("=", 1)[1] for e in exports if e.startswith("export KES_SERVER="))
+    readme = README.read_text(encoding="utf-8")
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = next(b for b in sh_blocks(section) if "curl" in b)
+    block = block.replace("https://127.0.0.1:7373", server).replace("/tmp/dek.json", "dek.json")
+    result = run_examples(directory, [], [block])
+    generated = json.loads((directory / "dek.json").read_text())
+    decrypted = json.loads(result.stdout.strip().splitlines()[-1])
+    assert decrypted["plaintext"] == generated["plaintext"]

@@ -72,7 +72,7 @@ clean:
 
 # SVG + PNG of every kes-tui screen against a dev server with a demo workload.
 screenshots: install-test
-	@scripts/ensure-apt.sh fc-list:fontconfig
+	@scripts/ensure-apt.sh fc-list:fontconfig dpkg:libcairo2 dpkg:fonts-dejavu-core
 	$(BIN)/python scripts/screenshots.py $(ARGS)
 
 # Re-record the kes-tui SVG snapshots after an intended visual change.

@@ -1,12 +1,17 @@
 #!/bin/sh
 # Install Debian packages whose command is missing: ensure-apt.sh cmd:package ...
+# A package with no command (a library) is written dpkg:package and checked with dpkg.
 # CI runs as root on a fresh Debian machine; a developer without root gets a clear message.
 set -eu
 missing=""
 for pair in "$@"; do
     cmd=${pair%%:*}
     pkg=${pair#*:}
-    command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+    if [ "$cmd" = dpkg ]; then
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+    else
+        command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+    fi
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

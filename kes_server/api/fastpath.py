@@ -8,6 +8,10 @@ same reply builders (``wire.py``):
 
   identity errors -> policy -> name -> body limit -> JSON -> key lookup -> crypto
 
+The live trace streams are served here too: each event batch goes straight
+to the connection, instead of through Quart's response iterator, which with
+several subscribers cost more than the requests being traced.
+
 Everything else (and these paths with a wrong method) goes through Quart.
 Set ``KES_NO_FAST_PATH=1`` to route them through Quart too (used by tests and
 benchmarks to compare both paths).
@@ -135,3 +139,60 @@ async def _drain(receive: Callable[[], Awaitable[dict[str, Any]]], budget: int) 
         if message["type"] == "http.disconnect" or not message.get("more_body", False):
             return
         budget -= len(message.get("body", b""))
+
+
+#: Trace paths (v0.17 and the v0.18+ aliases) and which bus each streams.
+TRACE_PATHS = {
+    "/v1/log/audit/trace": "audit",
+    "/v1/log/audit": "audit",
+    "/v1/log/error/trace": "error",
+    "/v1/log/error": "error",
+}
+_NDJSON = [(b"content-type", b"application/x-ndjson")]
+#: How often an idle stream checks whether its client went away.
+_IDLE_CHECK_S = 1.0
+
+
+async def stream_trace(
+    state: ServerState,
+    ctx: RequestContext,
+    path: str,
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Stream one trace until the client leaves or the server shuts down."""
+    if ctx.error is not None:
+        raise ctx.error
+    state.access.authorize(ctx.identity, path)
+    bus = state.audit if TRACE_PATHS[path] == "audit" else state.errors
+    sub = bus.subscribe()
+    state.metrics.trace_subscribers.inc()
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    dropped = 0
+    try:
+        if bus.synced is not None:
+            await bus.synced()
+        await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        while not sub.closed and not gone.is_set():
+            batch = await sub.next_batch(timeout=_IDLE_CHECK_S)
+            if sub.dropped > dropped:
+                state.metrics.trace_dropped.inc(sub.dropped - dropped)
+                dropped = sub.dropped
+            if batch and not gone.is_set():
+                await send(
+                    {"type": "http.response.body", "body": b"".join(batch), "more_body": True}
+                )
+        if not gone.is_set():
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        watcher.cancel()
+        bus.unsubscribe(sub)
+        state.metrics.trace_subscribers.dec()

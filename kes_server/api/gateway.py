@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kes_server.api.fastpath import FastPath
+from kes_server.api.fastpath import TRACE_PATHS, FastPath, stream_trace
 from kes_server.api.identify import Identifier
 from kes_server.api.routes import route_for
 from kes_server.api.state import RequestContext, ServerState
@@ -111,7 +111,11 @@ class Gateway:
             timeout = route.timeout_s if route is not None else 10.0
             op = self.fast.match(scope["method"], path) if self.fast is not None else None
             handler: Awaitable[None]
-            if op is not None and self.fast is not None:
+            if self.fast is not None and scope["method"] == "GET" and path in TRACE_PATHS:
+                handler = self._guarded(
+                    stream_trace(state, ctx, path, receive, send_wrapper), send_wrapper
+                )
+            elif op is not None and self.fast is not None:
                 handler = self._fast(
                     self.fast, ctx, path, op, receive, send_wrapper, scope.get("headers", ())
                 )
@@ -131,6 +135,14 @@ class Gateway:
         finally:
             if metered:
                 metrics.request_active.dec()
+
+    async def _guarded(self, call: Awaitable[None], send: Any) -> None:
+        """Render KES errors of a framework-free handler (before anything was sent)."""
+        try:
+            await call
+        except APIError as exc:
+            for message in error_messages(exc):
+                await send(message)
 
     async def _fast(
         self,

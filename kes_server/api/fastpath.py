@@ -26,6 +26,7 @@ from typing import Any
 
 from kes_server.api.routes import KIB, MIB
 from kes_server.api.state import RequestContext, ServerState
+from kes_server.api.tracing import trace_chunks
 from kes_server.api.wire import decrypt_reply, encrypt_reply, generate_reply, parse_json
 from kes_server.core.errors import PayloadTooLarge
 from kes_server.core.names import validate_name
@@ -165,8 +166,6 @@ async def stream_trace(
         raise ctx.error
     state.access.authorize(ctx.identity, path)
     bus = state.audit if TRACE_PATHS[path] == "audit" else state.errors
-    sub = bus.subscribe()
-    state.metrics.trace_subscribers.inc()
     gone = asyncio.Event()
 
     async def watch() -> None:
@@ -175,24 +174,21 @@ async def stream_trace(
         gone.set()
 
     watcher = asyncio.create_task(watch())
-    dropped = 0
+    chunks = trace_chunks(state, bus, idle_s=_IDLE_CHECK_S)
     try:
-        if bus.synced is not None:
-            await bus.synced()
-        await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
-        await send({"type": "http.response.body", "body": b"", "more_body": True})
-        while not sub.closed and not gone.is_set():
-            batch = await sub.next_batch(timeout=_IDLE_CHECK_S)
-            if sub.dropped > dropped:
-                state.metrics.trace_dropped.inc(sub.dropped - dropped)
-                dropped = sub.dropped
-            if batch and not gone.is_set():
-                await send(
-                    {"type": "http.response.body", "body": b"".join(batch), "more_body": True}
-                )
-        if not gone.is_set():
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        started = False
+        async for chunk in chunks:
+            if gone.is_set():
+                break
+            if not started:
+                await send({"type": "http.response.start", "status": 200, "headers": _NDJSON})
+                started = True
+            elif not chunk:
+                continue  # an idle wake-up: only checks whether the client left
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        else:
+            if not gone.is_set():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         watcher.cancel()
-        bus.unsubscribe(sub)
-        state.metrics.trace_subscribers.dec()
+        await chunks.aclose()

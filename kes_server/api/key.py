@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response
@@ -34,8 +35,6 @@ def _json_bytes(body: bytes) -> Response:
 
 
 def _json(body: object) -> Response:
-    import json
-
     return Response(
         json.dumps(body, separators=(",", ":")), status=200, content_type="application/json"
     )

@@ -7,11 +7,10 @@ ends when the client goes away or the server shuts down.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from quart import Blueprint, Response
 
 from kes_server.api.state import server_state
+from kes_server.api.tracing import trace_chunks
 from kes_server.logbus import LogBus
 
 __all__ = ["blueprint"]
@@ -20,29 +19,9 @@ blueprint = Blueprint("log", __name__)
 
 
 def _stream(bus: LogBus) -> Response:
-    state = server_state()
-    sub = bus.subscribe()
-    state.metrics.trace_subscribers.inc()
-
-    async def events() -> AsyncIterator[bytes]:
-        dropped = 0
-        try:
-            if bus.synced is not None:
-                await bus.synced()
-            # An empty first chunk makes the server send the headers right away.
-            yield b""
-            while not sub.closed:
-                batch = await sub.next_batch()
-                if sub.dropped > dropped:
-                    state.metrics.trace_dropped.inc(sub.dropped - dropped)
-                    dropped = sub.dropped
-                if batch:
-                    yield b"".join(batch)
-        finally:
-            bus.unsubscribe(sub)
-            state.metrics.trace_subscribers.dec()
-
-    response = Response(events(), status=200, content_type="application/x-ndjson")
+    response = Response(
+        trace_chunks(server_state(), bus), status=200, content_type="application/x-ndjson"
+    )
     response.timeout = None
     return response
 

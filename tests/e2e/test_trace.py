@@ -204,3 +204,18 @@ def test_workers_refuse_the_memory_store(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="shared key store"):
         with start_server(tmp_path, args=["--workers", "2"], store="mem"):
             pass
+
+
+def test_trace_through_the_framework_path(tmp_path: Path) -> None:
+    """KES_NO_FAST_PATH=1 serves traces through Quart: same live events."""
+    with start_server(tmp_path, env={"KES_NO_FAST_PATH": "1"}) as server:
+        trace = LiveTrace.of(server)
+        try:
+            assert trace.status == 200
+            with server.client() as client:
+                client.get("/version")
+            event = trace.next_event(lambda e: e["request"]["path"] == "/version", 1.0)
+            assert event["response"]["code"] == 200
+        finally:
+            trace.close()
+        assert server.stop() == 0

@@ -127,6 +127,7 @@ class AccessControl:
         self._loaded_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._on_error = on_error or (lambda _msg: None)
+        self._listeners: set[Callable[[], None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def apply_config(self, config: Config) -> None:
@@ -161,6 +162,7 @@ class AccessControl:
                     bindings[identity] = Binding.decode(identity, data)
         self.policies, self.bindings = policies, bindings
         self._loaded_at = time.monotonic()
+        self._changed()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_loop())
@@ -198,9 +200,28 @@ class AccessControl:
             return Decision(False, "default", None, f"policy {binding.policy!r} does not exist")
         return evaluate(stored.policy, path)
 
-    def authorize(self, identity: str, path: str) -> None:
+    def allows(self, identity: str, path: str, v017_path: str | None = None) -> bool:
+        """Whether ``identity`` may call ``path`` (and the v0.17 path an alias stands for)."""
         if not self.decide(identity, path).allowed:
+            return False
+        return v017_path is None or self.decide(identity, v017_path).allowed
+
+    def authorize(self, identity: str, path: str, v017_path: str | None = None) -> None:
+        if not self.allows(identity, path, v017_path):
             raise NotAllowed()
+
+    # ------------------------------------------------------------------ change listeners
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every change of policies or bindings (e.g. to end a
+        trace stream its caller may no longer read)."""
+        self._listeners.add(callback)
+
+    def off_change(self, callback: Callable[[], None]) -> None:
+        self._listeners.discard(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            callback()
 
     # ------------------------------------------------------------------ policy API
     async def write_policy(self, name: str, policy: Policy, caller: str) -> None:
@@ -211,6 +232,7 @@ class AccessControl:
             self._on_error(f"keystore: failed to write policy '{name}': {exc}")
             raise _wrap(exc, "bad gateway: failed to write policy") from exc
         self.policies[name] = stored
+        self._changed()
 
     def read_policy(self, name: str) -> StoredPolicy:
         stored = self.policies.get(name)
@@ -232,6 +254,8 @@ class AccessControl:
         except StoreError as exc:
             self._on_error(f"keystore: failed to delete policy '{name}': {exc}")
             raise _wrap(exc, "bad gateway: failed to delete policy") from exc
+        finally:
+            self._changed()
 
     # ------------------------------------------------------------------ identity API
     async def assign(self, policy: str, identity: str, caller: str) -> None:
@@ -252,6 +276,7 @@ class AccessControl:
             self._on_error(f"keystore: failed to assign identity: {exc}")
             raise _wrap(exc, "bad gateway: failed to assign identity") from exc
         self.bindings[identity] = binding
+        self._changed()
 
     async def forget(self, identity: str) -> None:
         check_identity(identity)
@@ -263,6 +288,7 @@ class AccessControl:
             self._on_error(f"keystore: failed to forget identity: {exc}")
             raise _wrap(exc, "bad gateway: failed to forget identity") from exc
         self.bindings.pop(identity, None)
+        self._changed()
 
     def list_identities(self) -> list[Binding]:
         return sorted(self.bindings.values(), key=lambda b: b.identity)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -24,7 +27,7 @@ __all__ = ["main"]
 EXIT_CONFIG = 2
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"kes-server: {message}", err=True)
     sys.exit(EXIT_CONFIG)
 
@@ -58,6 +61,14 @@ def _mlock() -> None:
     show_default=True,
     help="Server processes sharing the listen socket (needs an fs or etcd store).",
 )
+@click.option(
+    "--loop",
+    "loop_name",
+    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    default="auto",
+    show_default=True,
+    help="Event loop: uvloop where installed (auto), or the standard asyncio loop.",
+)
 @click.option("--mlock", is_flag=True, help="Lock all memory (keeps keys out of swap).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
 @click.version_option(KES_VERSION, "-v", "--version", prog_name="kes-server")
@@ -71,16 +82,22 @@ def main(
     dev: bool,
     state_dir: str | None,
     workers: int,
+    loop_name: str,
     mlock: bool,
     quiet: bool,
 ) -> None:
     """Run a KES server: mTLS key API, policies, audit and error traces."""
     from kes_server import dev as devmode
     from kes_server.server import StartupError, run
+    from kes_server.transport.listen import AddressError, bind
 
+    loop_factory = _loop_factory(loop_name)
     dev_state = None
     if dev:
         directory = Path(state_dir) if state_dir else devmode.default_state_dir()
+        if not directory.exists():
+            # Listen first: a dev server that cannot listen leaves nothing behind.
+            _listen(bind, AddressError, addr or devmode.DEV_ADDRESS).close()
         dev_state = devmode.prepare(directory, addr or devmode.DEV_ADDRESS)
         config_file = config_file or str(dev_state.config)
         auth = auth or "off"
@@ -110,6 +127,8 @@ def main(
     )
     if mlock:
         _mlock()
+    # Bind before anything is printed or forked: one clear line if we cannot listen.
+    listener = _listen(bind, AddressError, cfg.address)
 
     extra = ""
     client_cert = client_key = ""
@@ -121,25 +140,62 @@ def main(
             f"          TUI: kes-tui -k   (after the exports above)\n"
         )
     if workers > 1:
-        _run_workers(cfg, workers, quiet, client_cert, client_key, extra)
+        _run_workers(cfg, listener, workers, loop_factory, quiet, client_cert, client_key, extra)
         return
     try:
-        asyncio.run(
-            run(
-                cfg, quiet=quiet, client_cert=client_cert, client_key=client_key, extra_banner=extra
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(
+                run(
+                    cfg,
+                    quiet=quiet,
+                    client_cert=client_cert,
+                    client_key=client_key,
+                    extra_banner=extra,
+                    sock=listener,
+                )
             )
-        )
     except StartupError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
 
 
-def _run_workers(
-    cfg: Config, workers: int, quiet: bool, client_cert: str, client_key: str, extra: str
-) -> None:
-    import socket
+LoopFactory = Callable[[], asyncio.AbstractEventLoop] | None
 
+
+def _loop_factory(name: str) -> LoopFactory:
+    """uvloop's loop where it is installed (``auto``), or asyncio's own (None)."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            _fail("--loop uvloop: uvloop is not installed (pip install uvloop)")
+        return None
+    return uvloop.new_event_loop
+
+
+def _listen(
+    bind: Callable[[str], socket.socket], error: type[Exception], address: str
+) -> socket.socket:
+    try:
+        return bind(address)
+    except error as exc:
+        _fail(f"address: {exc}")
+        raise  # unreachable: _fail exits
+
+
+def _run_workers(
+    cfg: Config,
+    sock: socket.socket,
+    workers: int,
+    loop_factory: LoopFactory,
+    quiet: bool,
+    client_cert: str,
+    client_key: str,
+    extra: str,
+) -> None:
     from kes_server.server import StartupError, run
     from kes_server.workers import Relay, run_workers
 
@@ -151,17 +207,18 @@ def _run_workers(
 
     def start(index: int, sock: socket.socket, relay: Relay) -> int:
         try:
-            asyncio.run(
-                run(
-                    cfg,
-                    quiet=quiet or index > 0,
-                    client_cert=client_cert,
-                    client_key=client_key,
-                    extra_banner=extra,
-                    sock=sock,
-                    relay=relay,
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(
+                    run(
+                        cfg,
+                        quiet=quiet or index > 0,
+                        client_cert=client_cert,
+                        client_key=client_key,
+                        extra_banner=extra,
+                        sock=sock,
+                        relay=relay,
+                    )
                 )
-            )
         except StartupError as exc:
             click.echo(f"kes-server: worker {index}: {exc}", err=True)
             return EXIT_CONFIG
@@ -169,11 +226,7 @@ def _run_workers(
             pass
         return 0
 
-    try:
-        code = run_workers(cfg, workers, start)
-    except OSError as exc:
-        _fail(f"cannot listen on {cfg.address}: {exc.strerror}")
-    sys.exit(code)
+    sys.exit(run_workers(sock, workers, start))
 
 
 if __name__ == "__main__":

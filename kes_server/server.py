@@ -20,7 +20,7 @@ from typing import TextIO
 from cryptography import x509
 
 from kes_server.access import AccessControl
-from kes_server.api import create_app
+from kes_server.api import create_api
 from kes_server.api.state import ServerState
 from kes_server.core.config import (
     Config,
@@ -38,8 +38,9 @@ from kes_server.keystore.memory import MemoryStore
 from kes_server.keystore.metered import MeteredStore
 from kes_server.logbus import LogBus, error_console_format
 from kes_server.metrics import Metrics
-from kes_server.serve import serve, set_handshake_logger
 from kes_server.tls import TLSSetupError, self_test, server_context
+from kes_server.transport.listen import AddressError, bind
+from kes_server.transport.server import HTTPServer, Limits
 from kes_server.workers import Relay
 
 __all__ = ["StartupError", "banner", "build_state", "open_store", "run"]
@@ -229,7 +230,9 @@ async def run(
 ) -> None:
     """Serve until SIGINT/SIGTERM. Raises StartupError when it cannot start.
 
-    ``sock`` and ``relay`` are given when this is one of several workers.
+    ``sock`` is the listening socket when the caller bound it already (the
+    command line does, to fail early; so does the parent of several workers,
+    which also passes the ``relay``).
     """
     keep_alive_s = env_seconds(IDLE_TIMEOUT_ENV)
     header_timeout_s = env_seconds(HEADER_TIMEOUT_ENV)
@@ -249,8 +252,13 @@ async def run(
         )
     except TLSSetupError as exc:
         raise StartupError(str(exc)) from exc
+    if sock is None:
+        try:
+            sock = bind(cfg.address)
+        except AddressError as exc:
+            raise StartupError(f"address: {exc}") from exc
     state = await build_state(cfg, stdout=stdout, stderr=stderr)
-    app, _quart = create_app(state, trust=state.proxy_trust)
+    api = create_api(state, trust=state.proxy_trust)
     if not quiet:
         print(
             banner(cfg, state.store, client_cert=client_cert, client_key=client_key) + extra_banner,
@@ -264,33 +272,23 @@ async def run(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    async def shutdown_trigger() -> None:
+    async def stopped() -> None:
         await stop.wait()
+        # Live trace streams end first, so the graceful stop only waits for real requests.
         state.audit.close()
         state.errors.close()
 
-    def on_handshake_error(peer: str, exc: BaseException) -> None:
-        reason = getattr(exc, "reason", None) or str(exc)
-        detail = getattr(exc, "verify_message", None)
-        if detail:  # e.g. "certificate has expired": tells the operator which client to fix
-            reason = f"{reason} ({detail})"
+    def on_tls_error(peer: str, reason: str) -> None:
         state.log_error(f"http: TLS handshake error from {peer}: {reason}")
 
-    set_handshake_logger(on_handshake_error)
+    limits = Limits(idle_timeout_s=keep_alive_s, header_timeout_s=header_timeout_s)
+    server = HTTPServer(api, ssl_ctx, limits, on_tls_error=on_tls_error)
     state.keys.start()
     state.access.start()
     if relay is not None:
         await relay.start(state.audit, state.errors)
     try:
-        await serve(
-            app,
-            ssl_ctx,
-            [cfg.address],
-            shutdown_trigger=shutdown_trigger,
-            keep_alive_s=keep_alive_s,
-            header_timeout_s=header_timeout_s,
-            sock=sock,
-        )
+        await server.serve(sock, stopped())
     finally:
         if relay is not None:
             await relay.stop()

@@ -31,31 +31,14 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 
-from kes_server.core.config import Config
 from kes_server.logbus import LogBus
 
-__all__ = ["RELAY_LIMIT", "Relay", "bind", "run_workers"]
+__all__ = ["RELAY_LIMIT", "Relay", "run_workers"]
 
 #: Bytes of unsent events a relay pipe may hold before events are dropped.
 RELAY_LIMIT = 4 << 20
 _AUDIT, _ERROR = b"A", b"E"
 _SUBSCRIBERS, _INTEREST = b"S", b"I"
-
-
-def bind(address: str, backlog: int = 1024) -> socket.socket:
-    """Bind and listen on ``HOST:PORT`` (IPv4 or [IPv6])."""
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets
-    # whose listener says so, and Nagle + delayed ACK costs ~40 ms per response.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, int(port)))
-    sock.listen(backlog)
-    sock.set_inheritable(True)
-    return sock
 
 
 class Relay:
@@ -159,10 +142,10 @@ async def _hub(ends: list[socket.socket], stop: asyncio.Event) -> None:
 
 
 def run_workers(
-    cfg: Config, workers: int, start: Callable[[int, socket.socket, Relay], int]
+    sock: socket.socket, workers: int, start: Callable[[int, socket.socket, Relay], int]
 ) -> int:
-    """Fork ``workers`` processes running ``start(index, sock, relay)``; returns an exit code."""
-    sock = bind(cfg.address)
+    """Fork ``workers`` processes running ``start(index, sock, relay)`` on the listening
+    ``sock``; returns an exit code."""
     children: dict[int, int] = {}
     hub_ends: list[socket.socket] = []
     for index in range(workers):

@@ -15,14 +15,14 @@ Rules (spec §1.2 and §6, seed "TLS Proxy"):
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 from urllib.parse import unquote_plus
 
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from kes_server.core.errors import InvalidArgument, NotAllowed
+from kes_server.core.errors import APIError, InvalidArgument, NotAllowed
 from kes_server.core.identity import identity_of, is_ca
+from kes_server.transport.exchange import Headers, Peer
 
 __all__ = ["Identifier"]
 
@@ -57,29 +57,37 @@ class Identifier:
             self._cache.popitem(last=False)
         return result
 
-    def identify(self, scope: dict[str, Any]) -> tuple[str, str]:
-        """(identity, client ip) of a request; raises the KES error to answer with."""
-        client = scope.get("client")
-        ip = str(client[0]) if client else ""
-        tls = scope.get("extensions", {}).get("tls") or {}
-        der = tls.get("client_cert_der")
+    def identify(self, peer: Peer, headers: Headers) -> tuple[str, str]:
+        """(identity, client ip) of a request; raises the KES error to answer with.
+
+        What depends only on the connection's certificate is worked out once
+        per connection and kept on the peer.
+        """
+        known = peer.app_state
+        if not isinstance(known, tuple):
+            known = peer.app_state = self._of_peer(peer.cert_der)
+        identity, error = known
+        if error is not None:
+            raise error
+        if identity not in self.proxies:
+            return identity, peer.ip
+        return self._forwarded(headers, peer.ip)
+
+    def _of_peer(self, der: bytes | None) -> tuple[str, APIError | None]:
         if not der:
-            raise InvalidArgument("no client certificate is present")
+            return "", InvalidArgument("no client certificate is present")
         identity, ca = self._of_der(der)
         if ca:
-            raise InvalidArgument("no client certificate is present")
-        if identity not in self.proxies:
-            return identity, ip
-        return self._forwarded(scope, ip)
+            return "", InvalidArgument("no client certificate is present")
+        return identity, None
 
-    def _forwarded(self, scope: dict[str, Any], ip: str) -> tuple[str, str]:
+    def _forwarded(self, headers: Headers, ip: str) -> tuple[str, str]:
         values: list[bytes] = []
         forwarded_for = b""
-        for name, value in scope.get("headers", ()):
-            lname = name.lower()
-            if lname == self.header:
+        for name, value in headers:
+            if name == self.header:
                 values.append(value)
-            elif lname == b"x-forwarded-for" and not forwarded_for:
+            elif name == b"x-forwarded-for" and not forwarded_for:
                 forwarded_for = value
         if not values:
             raise InvalidArgument("no client certificate is present")

@@ -3,68 +3,53 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
-from quart import Blueprint, Response, request
-
-from kes_server.api.body import read_body
-from kes_server.api.state import request_context, server_state
+from kes_server.api.call import Call, Reply, json_reply, ndjson_reply, ok
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import BadPattern, compile_glob
 
-__all__ = ["blueprint"]
-
-blueprint = Blueprint("identity", __name__)
+__all__ = ["assign", "describe", "forget", "list_identities", "self_describe"]
 
 
-def _json(body: object) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")), status=200, content_type="application/json"
-    )
+async def assign(call: Call) -> Reply:
+    policy, identity = call.args
+    await call.body()
+    await call.state.access.assign(policy, identity, call.identity)
+    return ok()
 
 
-@blueprint.post("/v1/identity/assign/<policy>/", defaults={"identity": ""})
-@blueprint.post("/v1/identity/assign/<policy>/<path:identity>")
-async def assign_identity(policy: str, identity: str) -> Response:
-    await read_body()
-    caller = request_context(request.scope).identity
-    await server_state().access.assign(policy, identity, caller)
-    return Response(b"", status=200)
-
-
-@blueprint.get("/v1/identity/list/", defaults={"pattern": "*"})
-@blueprint.get("/v1/identity/list/<path:pattern>")
-async def list_identities(pattern: str) -> Response:
+async def list_identities(call: Call) -> Reply:
     """NDJSON ``{"identity": ..., "policy": ...}``; root has no policy and is not listed."""
+    pattern = call.args[0]
+    if not pattern:
+        raise InvalidArgument("invalid argument: pattern is empty")
     try:
         glob = compile_glob(pattern)
     except BadPattern:
         raise InvalidArgument("invalid argument: invalid pattern") from None
-    rows = [b for b in server_state().access.list_identities() if glob.match(b.identity)]
-
-    async def lines() -> AsyncIterator[bytes]:
-        for b in rows:
-            line = {
+    rows = [b for b in call.state.access.list_identities() if glob.match(b.identity)]
+    return ndjson_reply(
+        json.dumps(
+            {
                 "identity": b.identity,
                 "policy": b.policy,
                 "created_at": b.created_at,
                 "created_by": b.created_by,
-            }
-            yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
-
-    return Response(lines(), status=200, content_type="application/x-ndjson")
-
-
-@blueprint.delete("/v1/identity/forget/", defaults={"identity": ""})
-@blueprint.delete("/v1/identity/forget/<path:identity>")
-@blueprint.delete("/v1/identity/delete/<path:identity>")
-async def forget_identity(identity: str) -> Response:
-    await server_state().access.forget(identity)
-    return Response(b"", status=200)
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+        for b in rows
+    )
 
 
-def _describe(identity: str) -> dict[str, object]:
-    access = server_state().access
+async def forget(call: Call) -> Reply:
+    await call.state.access.forget(call.args[0])
+    return ok()
+
+
+def _describe(call: Call, identity: str) -> dict[str, object]:
+    access = call.state.access
     if access.is_root(identity):
         return {
             "identity": identity,
@@ -88,17 +73,14 @@ def _describe(identity: str) -> dict[str, object]:
     }
 
 
-@blueprint.get("/v1/identity/self/describe")
-async def self_describe() -> Response:
-    return _json(_describe(request_context(request.scope).identity))
+async def self_describe(call: Call) -> Reply:
+    return json_reply(_describe(call, call.identity))
 
 
-@blueprint.get("/v1/identity/describe/<path:identity>")
-async def describe_identity(identity: str) -> Response:
-    if not identity:
-        raise InvalidArgument("identity is unknown")
-    body = _describe(identity)
-    return _json(
+async def describe(call: Call) -> Reply:
+    identity = call.args[0]
+    body = _describe(call, identity)
+    return json_reply(
         {
             "identity": identity,
             "admin": body["admin"],

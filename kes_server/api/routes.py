@@ -1,78 +1,75 @@
-"""The route table: every API path with its method, body limit and timeout.
+"""The route table: every API path with its handler, method, body limit and timeout.
 
-One table feeds the request timeouts (gateway), the body limits (handlers)
-and ``GET /v1/api``, so the three can never disagree. Values are KES v0.17's
-(spec §2.1); the newer aliases (v0.18+) carry the same limits.
+The one place that says what the server serves: the dispatcher routes with
+it, handlers read their body limit from it, and ``GET /v1/api`` lists it.
+Values are KES v0.17's (spec §2.1); the newer aliases (v0.18+) carry the
+limits of the v0.17 route they stand for, and name it in ``v017`` so a policy
+written for v0.17 holds on them too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kes_server.api import identity, key, log, policy, status
+from kes_server.api.router import Route, Router
 
-__all__ = ["ROUTES", "Route", "route_for"]
+__all__ = ["KIB", "MIB", "ROUTER", "ROUTES"]
 
 KIB = 1024
 MIB = 1024 * KIB
 
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    #: Path prefix; the route's arguments follow it ("" for exact paths).
-    prefix: str
-    #: Go-style pattern shown by /v1/api.
-    pattern: str
-    max_body: int
-    timeout_s: float | None
-
-
-def _r(method: str, pattern: str, max_body: int, timeout_s: float | None) -> Route:
-    prefix = pattern.split("*", 1)[0] if "*" in pattern else pattern
-    return Route(method, prefix, pattern, max_body, timeout_s)
-
-
 ROUTES: tuple[Route, ...] = (
-    _r("GET", "/version", 0, 10),
-    _r("GET", "/v1/status", 0, 10),
-    _r("GET", "/v1/metrics", 0, 10),
-    _r("GET", "/v1/api", 0, 10),
-    _r("POST", "/v1/key/create/*", 0, 15),
-    _r("POST", "/v1/key/import/*", 1 * MIB, 15),
-    _r("DELETE", "/v1/key/delete/*", 0, 15),
-    _r("POST", "/v1/key/generate/*", 1 * MIB, 15),
-    _r("POST", "/v1/key/encrypt/*", 512 * KIB, 15),
-    _r("POST", "/v1/key/decrypt/*", 1 * MIB, 15),
-    _r("POST", "/v1/key/bulk/decrypt/*", 1 * MIB, 15),
-    _r("GET", "/v1/key/list/*", 0, 15),
-    _r("POST", "/v1/policy/write/*", 1 * MIB, 10),
-    _r("GET", "/v1/policy/read/*", 0, 10),
-    _r("GET", "/v1/policy/show/*", 0, 10),
-    _r("GET", "/v1/policy/describe/*", 0, 10),
-    _r("GET", "/v1/policy/list/*", 0, 10),
-    _r("DELETE", "/v1/policy/delete/*", 0, 10),
-    _r("POST", "/v1/policy/assign/*", 1 * KIB, 10),
-    _r("POST", "/v1/identity/assign/*/*", 1 * MIB, 10),
-    _r("GET", "/v1/identity/list/*", 0, 10),
-    _r("GET", "/v1/identity/self/describe", 0, 10),
-    _r("GET", "/v1/identity/describe/*", 0, 10),
-    _r("DELETE", "/v1/identity/forget/*", 0, 10),
-    _r("DELETE", "/v1/identity/delete/*", 0, 10),
-    _r("GET", "/v1/log/audit/trace", 0, None),
-    _r("GET", "/v1/log/error/trace", 0, None),
-    _r("GET", "/v1/log/audit", 0, None),
-    _r("GET", "/v1/log/error", 0, None),
+    Route("GET", "/version", status.version, 0, 10, public=True),
+    Route("GET", "/v1/status", status.status, 0, 10),
+    Route("GET", "/v1/metrics", status.metrics, 0, 10, audited=False),
+    Route("GET", "/v1/api", status.api, 0, 10),
+    Route("POST", "/v1/key/create/*", key.create, 0, 15, empty_arg=True),
+    Route("POST", "/v1/key/import/*", key.import_key, 1 * MIB, 15, empty_arg=True),
+    Route("DELETE", "/v1/key/delete/*", key.delete, 0, 15, empty_arg=True),
+    Route("POST", "/v1/key/generate/*", key.generate, 1 * MIB, 15, empty_arg=True),
+    Route("POST", "/v1/key/encrypt/*", key.encrypt, 512 * KIB, 15, empty_arg=True),
+    Route("POST", "/v1/key/decrypt/*", key.decrypt, 1 * MIB, 15, empty_arg=True),
+    Route(
+        "POST",
+        "/v1/key/bulk/decrypt/*",
+        key.bulk_decrypt,
+        1 * MIB,
+        15,
+        empty_arg=True,
+        v017="/v1/key/decrypt/{0}",
+    ),
+    Route("GET", "/v1/key/list/*", key.list_keys, 0, 15, empty_arg=True),
+    Route("POST", "/v1/policy/write/*", policy.write, 1 * MIB, 10, empty_arg=True),
+    Route("GET", "/v1/policy/read/*", policy.read, 0, 10, empty_arg=True),
+    Route("GET", "/v1/policy/show/*", policy.read, 0, 10, v017="/v1/policy/read/{0}"),
+    Route("GET", "/v1/policy/describe/*", policy.describe, 0, 10, v017="/v1/policy/read/{0}"),
+    Route("GET", "/v1/policy/list/*", policy.list_policies, 0, 10, empty_arg=True),
+    Route("DELETE", "/v1/policy/delete/*", policy.delete, 0, 10, empty_arg=True),
+    # Its v0.17 path names the identity from the body: checked by the handler.
+    Route("POST", "/v1/policy/assign/*", policy.assign, 1 * KIB, 10),
+    Route("POST", "/v1/identity/assign/*/*", identity.assign, 1 * MIB, 10, empty_arg=True),
+    Route("GET", "/v1/identity/list/*", identity.list_identities, 0, 10, empty_arg=True),
+    Route("GET", "/v1/identity/self/describe", identity.self_describe, 0, 10),
+    Route(
+        "GET",
+        "/v1/identity/describe/*",
+        identity.describe,
+        0,
+        10,
+        v017="/v1/identity/list/{0}",
+    ),
+    Route("DELETE", "/v1/identity/forget/*", identity.forget, 0, 10, empty_arg=True),
+    Route(
+        "DELETE",
+        "/v1/identity/delete/*",
+        identity.forget,
+        0,
+        10,
+        v017="/v1/identity/forget/{0}",
+    ),
+    Route("GET", "/v1/log/audit/trace", log.trace_audit, 0, None),
+    Route("GET", "/v1/log/error/trace", log.trace_error, 0, None),
+    Route("GET", "/v1/log/audit", log.trace_audit, 0, None, v017="/v1/log/audit/trace"),
+    Route("GET", "/v1/log/error", log.trace_error, 0, None, v017="/v1/log/error/trace"),
 )
 
-_EXACT = {r.prefix: r for r in ROUTES if "*" not in r.pattern}
-_PREFIXED = sorted((r for r in ROUTES if "*" in r.pattern), key=lambda r: -len(r.prefix))
-
-
-def route_for(path: str) -> Route | None:
-    """The route a path belongs to (by prefix, as Go's ServeMux), or None."""
-    exact = _EXACT.get(path)
-    if exact is not None:
-        return exact
-    for route in _PREFIXED:
-        if path.startswith(route.prefix):
-            return route
-    return None
+ROUTER = Router(ROUTES)

@@ -4,7 +4,7 @@ Every case is sent byte for byte (``tests.support.rawhttp``; httpx would
 normalise or refuse many of them) to one fs-backed server, and must get the
 spec's answer (§1.5): the JSON ``{"message": ...}`` error with its status and
 headers, Go's plain ``404 page not found`` for unknown paths, or, for bytes
-that are not HTTP at all, hypercorn's bare 400. Each answer is recorded for
+that are not HTTP at all, the bare 400 of the HTTP/1.1 parser (llhttp). Each answer is recorded for
 the table in docs/security.md (see conftest.py). At the end the server must
 still be healthy: alive, serving a full key round trip, and with no traceback
 or internal error in its logs.
@@ -47,7 +47,8 @@ BAD_PATTERN = "invalid argument: pattern contains invalid character"
 TOO_LARGE = "request body too large"
 NOT_ALLOWED = "Method Not Allowed"
 PAGE_404 = "404 page not found"
-#: hypercorn's answer to bytes h11 cannot parse as a request (no body at all).
+#: The answer to bytes llhttp cannot parse as a request (no body at all, as Go's
+#: server answers malformed requests).
 PROTOCOL_400 = ""
 
 
@@ -815,7 +816,6 @@ def _cases() -> list[Case]:
         ("wm-get-forget", GET, b"/v1/identity/forget/x"),
         ("wm-post-trace", POST, b"/v1/log/audit/trace"),
         ("wm-trace", b"TRACE", b"/v1/status"),
-        ("wm-made-up", b"BREW", C + b"x"),
     ):
         add(
             cid,
@@ -827,6 +827,18 @@ def _cases() -> list[Case]:
             405,
             NOT_ALLOWED,
         )
+    # llhttp knows the registered methods only: any other token is not a request.
+    add(
+        "wm-made-up",
+        g,
+        "made-up method `BREW`",
+        b"BREW",
+        C + b"x",
+        b"",
+        400,
+        PROTOCOL_400,
+        json=False,
+    )
     return cases
 
 

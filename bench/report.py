@@ -494,7 +494,7 @@ _INTRO = (
     "divided by the requests completed in it, so it is the server's own cost whatever the load "
     "generator or other processes on the box did; `box busy` is the share of all cores busy "
     "(before the run, other processes kept {background:.0%} busy). Absolute req/s on a shared "
-    "2-core box vary ~2x between runs: compare rows of one run, as the targets below do. Rows "
+    "2-core box vary ~2x between runs: compare rows of one run, as the targets above do. Rows "
     "that a target compares are the better of two runs (lowest server CPU per request: "
     "interference only ever adds CPU); `repeats` in latest.json has both."
 )

@@ -168,7 +168,11 @@ def response_status(block: bytes) -> int:
         return _STATIC_STATUS[block[at] & 0x7F]
     import hpack
 
-    for name, value in hpack.Decoder().decode(block, raw=True):
+    try:
+        fields = hpack.Decoder().decode(block, raw=True)
+    except hpack.HPACKError as exc:  # e.g. a peer that ignored our header table size of 0
+        raise ValueError(f"undecodable response header block: {exc}") from exc
+    for name, value in fields:
         if name == b":status":
             return int(value)
     raise ValueError("response without :status")

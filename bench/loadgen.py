@@ -212,9 +212,10 @@ class H1Connection:
             await self.reader.readexactly(n + 2)
             total += n
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close (TLS close_notify first), or ``abort`` at once (the end of a run)."""
         if self.writer is not None:
-            self.writer.close()
+            _close(self.writer, abort)
         self.reader = self.writer = None
 
 
@@ -360,11 +361,12 @@ class H2Connection:
         )
         return await entry.future
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close (TLS close_notify first), or ``abort`` at once (the end of a run)."""
+        if self.writer is not None:
+            _close(self.writer, abort)
         if self._reader_task is not None:
             self._reader_task.cancel()
-        if self.writer is not None:
-            self.writer.close()
         self.writer = None
 
 
@@ -378,6 +380,15 @@ class _H2Stream:
 
 
 Connection = H1Connection | H2Connection
+
+
+def _close(writer: asyncio.StreamWriter, abort: bool) -> None:
+    """An aborted connection is gone before the event loop closes; a TLS shutdown may not be
+    (it waits for the server's close_notify), and a loop closed over live transports fails."""
+    if abort:
+        writer.transport.abort()
+    else:
+        writer.close()
 
 
 async def request_once(
@@ -533,7 +544,8 @@ async def _load_process(spec: LoadSpec, index: int, t_start: float, t_end: float
         result.late = queue.qsize()
     for conn in conns_list:
         if conn is not None:
-            conn.close()
+            conn.close(abort=True)
+    await asyncio.sleep(0)  # let the aborted transports report connection_lost
     result.statuses = statuses
     result.latencies = lat.tobytes()
     return result

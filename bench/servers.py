@@ -287,10 +287,7 @@ def upstream_binary() -> Path:
     """The real KES binary, or RuntimeError saying where it was looked for and how to get it."""
     path = Path(os.environ.get(UPSTREAM_ENV) or UPSTREAM_DEFAULT).expanduser()
     if not (path.is_file() and os.access(path, os.X_OK)):
-        raise RuntimeError(
-            f"no real KES binary at {path} (set {UPSTREAM_ENV}, or build v0.17.6 with "
-            "../shared/infra/kes-upstream/build.sh; see docs/performance.md)"
-        )
+        raise RuntimeError(f"no real KES binary at {path} (${UPSTREAM_ENV} or its default)")
     return path
 
 

@@ -294,7 +294,7 @@ class Bench:
         with servers.kes_server(
             self.certs, self.work, args=self.kes_args, cpus=self.pin.server
         ) as srv:
-            self.kes_loop = loops.of_process(srv.pid)
+            self.kes_loop = _kes_loop(self.kes_args, srv.pid)
             cpu = {"server": [srv.pid]}
             t, d = srv.target, self.prepare(srv.target)
             peak = self.compared_rows("kes", t, d, srv.pid)
@@ -547,6 +547,16 @@ def _wait_for_quiet(limit_s: float, threshold: float = 0.25) -> float:
                 print(f"box still {busy:.0%} busy after {limit_s:.0f} s; measuring anyway")
             return busy
         print(f"waiting for the box to calm down ({busy:.0%} busy)", flush=True)
+
+
+def _kes_loop(args: Sequence[str], pid: int) -> str:
+    """kes-server's event loop: what ``--loop`` asked for, else what the process has loaded."""
+    for i, arg in enumerate(args):
+        if arg == "--loop" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--loop="):
+            return arg.split("=", 1)[1]
+    return loops.of_process(pid)
 
 
 def _first_line(exc: BaseException) -> str:

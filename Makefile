@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STATE  ?= .kes-dev
 ARGS   ?=
 
-.PHONY: help install install-test run test check lint fmt pytest apt-test bench clean
+.PHONY: help install install-test run test check lint fmt pytest apt-test bench compat clean
 
 help:
 	@echo "make run      set up and start a dev kes-server (then attach kes / kes-tui)"
@@ -16,6 +16,7 @@ help:
 	@echo "make check    ruff, mypy --strict, import contracts"
 	@echo "make fmt      format the code"
 	@echo "make bench    throughput/latency benchmarks; writes docs/performance.md (< 10 min)"
+	@echo "make compat   upstream KES v0.17.6 tests, CLI and a request diff against kes-server"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,10 @@ cluster: install-test apt-test
 bench: install-test apt-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.run $(ARGS)
+
+# By hand, not in CI: needs the real KES v0.17.6 built (docs/compatibility.md).
+compat: install-test
+	$(BIN)/python scripts/upstream_compat.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

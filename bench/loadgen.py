@@ -5,11 +5,12 @@ every KES request needs one (docs/performance.md). Why not httpx: its pool
 spends more CPU per request than the server under test once 16+ requests are
 in flight (shared/design/findings.md), so it would measure itself.
 
-So this is asyncio + ssl with raw streams: request bytes are built once, the
-response parser only looks for the status, ``Content-Length`` or chunked
-framing. HTTP/2 is optional (the ``h2`` package). Load runs in one or more
-forked processes (``processes``) so the client can use both cores when the
-server is fast (the bare baseline); the parent process only keeps time and
+So this is asyncio + ssl with raw streams (on uvloop when installed, see
+``bench.loops``): request bytes are built once, the HTTP/1.1 response parser
+only looks for the status, ``Content-Length`` or chunked framing, and HTTP/2
+is a few hand-written frames (``bench.h2wire``). Load runs in one or more
+forked processes (``processes``), pinned to ``cpus`` when given so the server
+under test can have a core of its own; the parent process only keeps time and
 samples /proc for the server's CPU, so its own work does not disturb either.
 
 Closed loop (default): every connection sends its next request as soon as the
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench import procstat
+from bench import h2wire, loops, procstat
 
 __all__ = [
     "WORKLOADS",
@@ -85,13 +86,17 @@ class Request:
     path: str
     body: bytes
     h1: bytes
+    h2: bytes  # the HTTP/2 header block (HPACK literals, valid on any connection)
 
     @classmethod
     def make(cls, method: str, path: str, body: bytes = b"") -> Request:
         head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n"
+        fields = [(":method", method), (":scheme", "https"), (":authority", "localhost")]
+        fields.append((":path", path))
         if body or method in ("POST", "PUT"):
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        return cls(method, path, body, head.encode() + b"\r\n" + body)
+            fields += [("content-type", "application/json"), ("content-length", str(len(body)))]
+        return cls(method, path, body, head.encode() + b"\r\n" + body, h2wire.literal_block(fields))
 
 
 @dataclass(frozen=True)
@@ -207,30 +212,40 @@ class H1Connection:
             await self.reader.readexactly(n + 2)
             total += n
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close (TLS close_notify first), or ``abort`` at once (the end of a run)."""
         if self.writer is not None:
-            self.writer.close()
+            _close(self.writer, abort)
         self.reader = self.writer = None
 
 
 # --------------------------------------------------------------------------- HTTP/2
 
+#: Receive windows this client announces: large enough that a server never waits for us.
+_H2_WINDOW = 1 << 30
+
 
 class H2Connection:
-    """One HTTP/2 connection; several requests (streams) may be in flight on it."""
+    """One HTTP/2 connection; several requests (streams) may be in flight on it.
+
+    Frames are written and read by hand (``bench.h2wire``): each request is a
+    pre-built HEADERS block and its DATA, each response is read only as far
+    as its status and its end, so the client's cost per request stays a small
+    fraction of what the fastest server spends.
+    """
 
     def __init__(self, target: Target, ctx: ssl.SSLContext) -> None:
         self.target = target
         self.ctx = ctx
         self.writer: asyncio.StreamWriter | None = None
-        self._conn: Any = None
-        self._streams: dict[int, tuple[asyncio.Future[tuple[int, int]], list[int]]] = {}
+        self._streams: dict[int, _H2Stream] = {}
+        self._next_stream = 1
+        self._send_window = 65535  # the server's connection window for our DATA
+        self._window_open = asyncio.Event()
+        self._unacked = 0  # DATA bytes received since the last WINDOW_UPDATE we sent
         self._reader_task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        import h2.config
-        import h2.connection
-
         reader, writer = await asyncio.open_connection(
             self.target.host,
             self.target.port,
@@ -241,88 +256,139 @@ class H2Connection:
         if proto != "h2":
             writer.close()
             raise ProtocolError(f"server did not negotiate h2 (ALPN {proto!r})")
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        writer.write(
+            h2wire.PREFACE
+            + h2wire.settings(
+                (
+                    (h2wire.SETTINGS_HEADER_TABLE_SIZE, 0),
+                    (h2wire.SETTINGS_ENABLE_PUSH, 0),
+                    (h2wire.SETTINGS_INITIAL_WINDOW_SIZE, _H2_WINDOW),
+                )
+            )
+            + h2wire.window_update(0, _H2_WINDOW - 65535)
         )
-        conn.initiate_connection()
-        writer.write(conn.data_to_send())
-        self.writer, self._conn = writer, conn
-        self._reader_task = asyncio.create_task(self._read(reader))
+        self.writer = writer
+        self._next_stream = 1
+        self._send_window = 65535
+        self._window_open.set()
+        self._reader_task = asyncio.create_task(self._read(reader, writer))
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        import h2.events
-
-        conn, writer = self._conn, self.writer
-        assert writer is not None
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frames = h2wire.FrameReader()
+        streams = self._streams
         error: Exception = ProtocolError("connection closed")
+        block: list[bytes] = []  # a header block split over CONTINUATION frames
         try:
             while data := await reader.read(65536):
-                for ev in conn.receive_data(data):
-                    if isinstance(ev, h2.events.ResponseReceived):
-                        entry = self._streams.get(ev.stream_id)
+                out = b""
+                for kind, flags, sid, payload in frames.feed(data):
+                    if kind == h2wire.DATA:
+                        entry = streams.get(sid)
                         if entry is not None:
-                            for name, value in ev.headers or ():
-                                if name == b":status":
-                                    entry[1][0] = int(value)
-                    elif isinstance(ev, h2.events.DataReceived):
-                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-                        entry = self._streams.get(ev.stream_id)
-                        if entry is not None:
-                            entry[1][1] += len(ev.data or b"")
-                    elif isinstance(ev, h2.events.StreamEnded):
-                        entry = self._streams.pop(ev.stream_id, None)
-                        if entry is not None and not entry[0].done():
-                            entry[0].set_result((entry[1][0], entry[1][1]))
-                    elif isinstance(ev, h2.events.StreamReset):
-                        entry = self._streams.pop(ev.stream_id, None)
-                        if entry is not None and not entry[0].done():
-                            entry[0].set_exception(ProtocolError("stream reset"))
-                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                            entry.size += len(payload)
+                        self._unacked += len(payload)
+                        if flags & h2wire.END_STREAM:
+                            self._finish(sid)
+                    elif kind in (h2wire.HEADERS, h2wire.CONTINUATION):
+                        block.append(
+                            h2wire.header_block(flags, payload)
+                            if kind == h2wire.HEADERS
+                            else payload
+                        )
+                        if flags & h2wire.END_HEADERS:
+                            entry = streams.get(sid)
+                            if entry is not None and not entry.status:
+                                entry.status = h2wire.response_status(b"".join(block))
+                            block.clear()
+                        if kind == h2wire.HEADERS and flags & h2wire.END_STREAM:
+                            self._finish(sid)
+                    elif kind == h2wire.SETTINGS and not flags & h2wire.ACK:
+                        out += h2wire.settings(ack=True)
+                    elif kind == h2wire.WINDOW_UPDATE and sid == 0:
+                        self._send_window += int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                        self._window_open.set()
+                    elif kind == h2wire.PING and not flags & h2wire.ACK:
+                        out += h2wire.frame(h2wire.PING, h2wire.ACK, 0, payload)
+                    elif kind == h2wire.RST_STREAM:
+                        entry = streams.pop(sid, None)
+                        if entry is not None and not entry.future.done():
+                            entry.future.set_exception(ProtocolError("stream reset"))
+                    elif kind == h2wire.GOAWAY:
                         error = ProtocolError("GOAWAY")
-                out = conn.data_to_send()
+                if self._unacked >= _H2_WINDOW // 2:
+                    out += h2wire.window_update(0, self._unacked)
+                    self._unacked = 0
                 if out:
                     writer.write(out)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError) as exc:
             error = exc
         finally:
-            for fut, _ in self._streams.values():
-                if not fut.done():
-                    fut.set_exception(error)
-            self._streams.clear()
-            self.writer = None
+            for entry in streams.values():
+                if not entry.future.done():
+                    entry.future.set_exception(error)
+            streams.clear()
+            if self.writer is writer:
+                self.writer = None
+            writer.close()
+
+    def _finish(self, sid: int) -> None:
+        entry = self._streams.pop(sid, None)
+        if entry is not None and not entry.future.done():
+            entry.future.set_result((entry.status, entry.size))
 
     async def request(self, req: Request) -> tuple[int, int]:
         if self.writer is None:
             await self.open()
-        conn, writer = self._conn, self.writer
+        writer = self.writer
         assert writer is not None
-        sid = conn.get_next_available_stream_id()
-        headers = [
-            (b":method", req.method.encode()),
-            (b":scheme", b"https"),
-            (b":authority", b"localhost"),
-            (b":path", req.path.encode()),
-        ]
-        if req.body:
-            headers.append((b"content-type", b"application/json"))
-            headers.append((b"content-length", str(len(req.body)).encode()))
-        fut: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-        self._streams[sid] = (fut, [0, 0])
-        conn.send_headers(sid, headers, end_stream=not req.body)
-        if req.body:
-            conn.send_data(sid, req.body, end_stream=True)
-        writer.write(conn.data_to_send())
-        return await fut
+        sid = self._next_stream
+        self._next_stream += 2
+        entry = _H2Stream(asyncio.get_running_loop().create_future())
+        self._streams[sid] = entry
+        if not req.body:
+            flags = h2wire.END_HEADERS | h2wire.END_STREAM
+            writer.write(h2wire.frame(h2wire.HEADERS, flags, sid, req.h2))
+            return await entry.future
+        while self._send_window < len(req.body):
+            self._window_open.clear()
+            await self._window_open.wait()
+            if self.writer is not writer:
+                return await entry.future  # the connection failed meanwhile
+        self._send_window -= len(req.body)
+        writer.write(
+            h2wire.frame(h2wire.HEADERS, h2wire.END_HEADERS, sid, req.h2)
+            + h2wire.data_frames(sid, req.body)
+        )
+        return await entry.future
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close (TLS close_notify first), or ``abort`` at once (the end of a run)."""
+        if self.writer is not None:
+            _close(self.writer, abort)
         if self._reader_task is not None:
             self._reader_task.cancel()
-        if self.writer is not None:
-            self.writer.close()
         self.writer = None
 
 
+@dataclass(slots=True)
+class _H2Stream:
+    """A request in flight: where to deliver the answer, and what was seen of it."""
+
+    future: asyncio.Future[tuple[int, int]]
+    status: int = 0
+    size: int = 0
+
+
 Connection = H1Connection | H2Connection
+
+
+def _close(writer: asyncio.StreamWriter, abort: bool) -> None:
+    """An aborted connection is gone before the event loop closes; a TLS shutdown may not be
+    (it waits for the server's close_notify), and a loop closed over live transports fails."""
+    if abort:
+        writer.transport.abort()
+    else:
+        writer.close()
 
 
 async def request_once(
@@ -373,6 +439,7 @@ class LoadSpec:
     streams: int = 1  # HTTP/2: requests in flight per connection
     rate: float | None = None  # open loop: requests/s over all processes
     data: WorkloadData = field(default_factory=WorkloadData)
+    cpus: tuple[int, ...] = ()  # cores the load processes are pinned to (none: any)
 
 
 @dataclass
@@ -477,7 +544,8 @@ async def _load_process(spec: LoadSpec, index: int, t_start: float, t_end: float
         result.late = queue.qsize()
     for conn in conns_list:
         if conn is not None:
-            conn.close()
+            conn.close(abort=True)
+    await asyncio.sleep(0)  # let the aborted transports report connection_lost
     result.statuses = statuses
     result.latencies = lat.tobytes()
     return result
@@ -490,7 +558,9 @@ def _child(
     t_end: float,
     out: multiprocessing.connection.Connection,
 ) -> None:
-    result = asyncio.run(_load_process(spec, index, t_start, t_end))
+    if spec.cpus:
+        os.sched_setaffinity(0, spec.cpus)
+    result = loops.run(_load_process(spec, index, t_start, t_end), loops.best())
     out.send(result)
     out.close()
 
@@ -642,24 +712,33 @@ async def _subscribers(target: Target, n: int, t_end: float) -> int:
 
 
 def _subscriber_child(
-    target: Target, n: int, t_end: float, out: multiprocessing.connection.Connection
+    target: Target,
+    n: int,
+    t_end: float,
+    cpus: tuple[int, ...],
+    out: multiprocessing.connection.Connection,
 ) -> None:
-    out.send(asyncio.run(_subscribers(target, n, t_end)))
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    out.send(loops.run(_subscribers(target, n, t_end), loops.best()))
     out.close()
 
 
 @contextlib.contextmanager
-def run_trace_subscribers(target: Target, n: int, seconds: float) -> Iterator[Callable[[], int]]:
+def run_trace_subscribers(
+    target: Target, n: int, seconds: float, cpus: tuple[int, ...] = ()
+) -> Iterator[Callable[[], int]]:
     """Keep ``n`` audit-trace subscribers reading in their own process for ``seconds``.
 
     Yields a function that returns the number of event lines they received
-    (call it after the block's work is done).
+    (call it after the block's work is done). ``cpus`` pins that process
+    (the bench puts it with the load generator, off the server's core).
     """
     mp = multiprocessing.get_context("fork")
     recv_end, send_end = mp.Pipe(duplex=False)
     proc = mp.Process(
         target=_subscriber_child,
-        args=(target, n, time.monotonic() + seconds, send_end),
+        args=(target, n, time.monotonic() + seconds, cpus, send_end),
         daemon=True,
     )
     proc.start()

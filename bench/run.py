@@ -2,13 +2,17 @@
 
 All ratios in the doc come from one run on one machine, because absolute
 numbers on a shared 2-core box move by 2x from run to run while same-run
-ratios hold. The order is fixed: the bare baseline first (the Python ceiling
-and the load generator's own ceiling), then kes-server in its configurations,
-then the profiles. A scenario that cannot run (no nginx, no etcd store, no
-TUI audit screen) is recorded with the reason and the report says so; one
-failing scenario never stops the others.
+ratios hold. Every measured server runs on one core (core 0) and the load
+generator on another (core 1), so a row is one core's worth of server. The
+order is fixed: the bare baseline on asyncio and on uvloop (the Python
+ceilings, and the load generator's own ceiling), the real KES v0.17.6 (the
+competitor), then kes-server in its configurations, then the profiles. A
+scenario that cannot run (no real KES binary, no nginx, no etcd store, no TUI
+audit screen) is recorded with the reason and the report says so; one failing
+scenario never stops the others.
 
-Usage: ``python -m bench.run [--duration S] [--quick] [--only GROUP,...]``.
+Usage: ``python -m bench.run [--duration S] [--quick] [--only GROUP,...]
+[--kes-args '--loop asyncio']``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import functools
 import json
@@ -23,6 +28,7 @@ import os
 import platform
 import shlex
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, procstat, profile, servers
+from bench import loadgen, loops, procstat, profile, servers
 from bench.loadgen import LoadSpec, WorkloadData
 
 __all__ = ["main"]
@@ -39,7 +45,7 @@ __all__ = ["main"]
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "latest.json"
 DOC = REPO / "docs" / "performance.md"
-GROUPS = ("baseline", "kes", "quart", "workers", "nginx", "etcd", "tui")
+GROUPS = ("baseline", "uvloop", "upstream", "kes", "workers", "nginx", "etcd", "tui")
 
 
 class Bench:
@@ -49,6 +55,10 @@ class Bench:
         self.args = args
         self.work = work
         self.certs = servers.make_certs(work / "certs")
+        self.pin = servers.pinning()
+        #: kes-server's extra command-line arguments (``--kes-args``) and the loop it ran.
+        self.kes_args: list[str] = shlex.split(args.kes_args)
+        self.kes_loop = ""
         self.results: dict[str, dict[str, Any]] = {}
         self.profiles: dict[str, dict[str, Any]] = {}
         #: Flame graphs and plots live next to the doc (docs/profiles for the real one).
@@ -84,6 +94,7 @@ class Bench:
             "connections": self.args.connections,
             "duration": self.args.duration,
             "warmup": self.args.warmup,
+            "cpus": self.pin.load,
         }
         fields.update(spec)
         load = LoadSpec(target=target, workload=workload, data=data, **fields)
@@ -120,6 +131,7 @@ class Bench:
             duration=self.args.duration,
             warmup=0.3,
             data=data,
+            cpus=self.pin.load,
         )
 
     def other_workloads(
@@ -141,7 +153,7 @@ class Bench:
 
     def _with_traces(self, spec: LoadSpec) -> None:
         seconds = spec.warmup + spec.duration + 3
-        with loadgen.run_trace_subscribers(spec.target, 8, seconds) as events:
+        with loadgen.run_trace_subscribers(spec.target, 8, seconds, self.pin.load) as events:
             loadgen.run_load(spec)
             events()
 
@@ -194,67 +206,107 @@ class Bench:
 
     # ------------------------------------------------------------------ groups
 
+    def compared_rows(
+        self, prefix: str, target: loadgen.Target, data: WorkloadData, pid: int
+    ) -> dict[str, Any] | None:
+        """The rows every server under test gets: what issue 12's targets compare.
+
+        generate and decrypt over HTTP/1.1 keep-alive (the load generator offers
+        only ``http/1.1`` in ALPN, so a server that prefers h2 cannot pick it),
+        generate over HTTP/2, and a new mTLS connection per request. Returns
+        the generate row (the peak the open-loop rows are scaled to).
+        """
+        cpu = {"server": [pid]}
+        peak = self.measure(
+            f"{prefix}.generate", "generate", target, "generate", cpu, data, best_of=2
+        )
+        self.measure(f"{prefix}.decrypt", "decrypt", target, "decrypt", cpu, data, best_of=2)
+        self.measure(
+            f"{prefix}.generate.h2",
+            "generate over HTTP/2",
+            target,
+            "generate",
+            cpu,
+            data,
+            http2=True,
+            best_of=2,
+        )
+        self.measure(
+            f"{prefix}.handshake",
+            "new connection + generate",
+            target,
+            "handshake",
+            cpu,
+            data,
+            connections=self.args.handshake_connections,
+            best_of=2,
+        )
+        return peak
+
     def baseline(self) -> None:
-        """The Python ceiling, and the load generator's ceiling against it."""
-        with servers.baseline_server(self.certs, self.work) as srv:
-            cpu = {"server": [srv.pid]}
+        """The Python ceiling on asyncio, and the load generator's ceiling against it."""
+        with servers.baseline_server(self.certs, self.work, cpus=self.pin.server) as srv:
             data = self.prepare(srv.target, lists=0)
             self.measure(
-                "baseline.version", "GET /version (constant)", srv.target, "version", cpu, data
-            )
-            self.measure(
-                "baseline.version.p2",
-                "GET /version, 2 load processes",
+                "baseline.version",
+                "GET /version (constant)",
                 srv.target,
                 "version",
-                cpu,
+                {"server": [srv.pid]},
                 data,
-                processes=2,
             )
+            self.compared_rows("baseline", srv.target, data, srv.pid)
+
+    def uvloop(self) -> None:
+        """The same bare server on uvloop: the ceiling for a kes-server on uvloop."""
+        label = "bare baseline on uvloop"
+        if loops.best() != "uvloop":
+            self.skip("uvloop.generate", label, "uvloop is not installed (the bench extra)")
+            return
+        with servers.baseline_server(
+            self.certs, self.work, loop="uvloop", cpus=self.pin.server
+        ) as srv:
+            data = self.prepare(srv.target, lists=0)
+            self.compared_rows("uvloop", srv.target, data, srv.pid)
+
+    def upstream(self) -> None:
+        """The real KES v0.17.6 (Go), GOMAXPROCS=1 on the server's core: the competitor."""
+        label = "real KES v0.17.6"
+        try:
+            servers.upstream_binary()
+        except RuntimeError as exc:
+            self.skip("upstream.generate", label, str(exc))
+            return
+        with servers.real_kes(self.certs, self.work, cpus=self.pin.server) as srv:
+            data = self.prepare(srv.target, lists=0)
             self.measure(
-                "baseline.generate", "generate", srv.target, "generate", cpu, data, best_of=2
-            )
-            self.measure("baseline.decrypt", "decrypt", srv.target, "decrypt", cpu, data, best_of=2)
-            self.measure(
-                "baseline.handshake",
-                "new connection + generate",
+                "upstream.version",
+                "GET /version",
                 srv.target,
-                "handshake",
-                cpu,
+                "version",
+                {"server": [srv.pid]},
                 data,
-                connections=self.args.handshake_connections,
-                best_of=2,
             )
+            self.compared_rows("upstream", srv.target, data, srv.pid)
 
     def kes(self) -> None:
         """kes-server, one worker, in-memory store: every workload, h2, traces, open loop."""
-        with servers.kes_server(self.certs, self.work) as srv:
+        with servers.kes_server(
+            self.certs, self.work, args=self.kes_args, cpus=self.pin.server
+        ) as srv:
+            self.kes_loop = _kes_loop(self.kes_args, srv.pid)
             cpu = {"server": [srv.pid]}
             t, d = srv.target, self.prepare(srv.target)
-            peak = self.measure("kes.generate", "generate", t, "generate", cpu, d, best_of=2)
-            self.measure("kes.decrypt", "decrypt", t, "decrypt", cpu, d, best_of=2)
+            peak = self.compared_rows("kes", t, d, srv.pid)
             self.measure("kes.encrypt", "encrypt", t, "encrypt", cpu, d)
             self.measure(
                 "kes.create-delete", "create, delete (alternating)", t, "create-delete", cpu, d
             )
             self.measure("kes.list", "list (102 keys, NDJSON)", t, "list", cpu, d)
-            self.measure("kes.version", "GET /version (Quart route)", t, "version", cpu, d)
-            self.measure(
-                "kes.handshake",
-                "new connection + generate",
-                t,
-                "handshake",
-                cpu,
-                d,
-                connections=self.args.handshake_connections,
-                best_of=2,
-            )
-            self.measure(
-                "kes.generate.h2", "generate over HTTP/2", t, "generate", cpu, d, http2=True
-            )
+            self.measure("kes.version", "GET /version", t, "version", cpu, d)
             repeats = 1 if self.args.quick else 2
             seconds = repeats * (self.args.warmup + self.args.duration + 2) + 2
-            with loadgen.run_trace_subscribers(t, 8, seconds) as events:
+            with loadgen.run_trace_subscribers(t, 8, seconds, self.pin.load) as events:
                 res = self.measure(
                     "kes.generate.trace8",
                     "generate, 8 audit-trace subscribers",
@@ -281,8 +333,8 @@ class Bench:
                     if res is not None:
                         res["peak_rps"] = peak["rps"]
             self.record_profile(
-                "generate-fastpath",
-                "kes-server under generate load (fast path, 1 worker)",
+                "generate",
+                "kes-server under generate load (1 worker)",
                 srv.pid,
                 lambda: loadgen.run_load(self._spec(t, "generate", d)),
             )
@@ -309,35 +361,28 @@ class Bench:
             )
             self.record_profile(
                 "create-delete",
-                "kes-server under create/delete load (Quart routes, 1 worker)",
+                "kes-server under create/delete load (1 worker)",
                 srv.pid,
                 lambda: loadgen.run_load(self._spec(t, "create-delete", d)),
             )
 
-    def quart(self) -> None:
-        """The same server with the fast path off: what the framework path costs."""
-        with servers.kes_server(
-            self.certs, self.work, name="kes-quart", env={"KES_NO_FAST_PATH": "1"}
-        ) as srv:
-            cpu = {"server": [srv.pid]}
-            d = self.prepare(srv.target, lists=0)
-            self.measure(
-                "quart.generate",
-                "generate via Quart (KES_NO_FAST_PATH=1)",
-                srv.target,
-                "generate",
-                cpu,
-                d,
-            )
-
     def workers(self) -> None:
-        """``--workers 1`` vs ``--workers N`` on the fs store (workers need a shared store)."""
+        """``--workers 1`` vs ``--workers N`` on the fs store (workers need a shared store).
+
+        Neither the server nor the load generator is pinned here: the point is
+        how far N processes spread over the box's cores.
+        """
         n = os.cpu_count() or 2
         for count in (1, n):
             sid = f"workers.{count}"
             try:
                 with servers.kes_server(
-                    self.certs, self.work, name=f"kes-w{count}", store="fs", workers=count
+                    self.certs,
+                    self.work,
+                    name=f"kes-w{count}",
+                    store="fs",
+                    workers=count,
+                    args=self.kes_args,
                 ) as srv:
                     d = self.prepare(srv.target, lists=0)
                     conns = max(self.args.connections, 8 * count)
@@ -349,6 +394,7 @@ class Bench:
                         {"server": [srv.pid]},
                         d,
                         connections=conns,
+                        cpus=(),
                     )
                     if count > 1:
                         self.record_profile(
@@ -357,7 +403,10 @@ class Bench:
                             srv.pid,
                             functools.partial(
                                 loadgen.run_load,
-                                self._spec(srv.target, "generate", d, connections=conns),
+                                dataclasses.replace(
+                                    self._spec(srv.target, "generate", d, connections=conns),
+                                    cpus=(),
+                                ),
                             ),
                             subprocesses=True,
                         )
@@ -387,7 +436,14 @@ class Bench:
                 "proxy": {"identities": [identity_of_pem(pcert)]},
             }
         }
-        with servers.kes_server(self.certs, self.work, name="kes-nginx", config=config) as srv:
+        with servers.kes_server(
+            self.certs,
+            self.work,
+            name="kes-nginx",
+            config=config,
+            args=self.kes_args,
+            cpus=self.pin.server,
+        ) as srv:
             port = servers.free_port()
             try:
                 proxy_cm = nginx_support.start_nginx(
@@ -433,7 +489,12 @@ class Bench:
             config = {"keystore": {"etcd": {"endpoints": cluster.endpoints}}}
             try:
                 with servers.kes_server(
-                    self.certs, self.work, name="kes-etcd", config=config
+                    self.certs,
+                    self.work,
+                    name="kes-etcd",
+                    config=config,
+                    args=self.kes_args,
+                    cpus=self.pin.server,
                 ) as srv:
                     d = self.prepare(srv.target)
                     member_pids = [m.process.pid for m in cluster.members if m.process is not None]
@@ -444,7 +505,9 @@ class Bench:
                 self.skip("etcd.generate", label, _server_reason(exc))
                 return
         # The in-memory reference for the ratio, measured right after (same conditions).
-        with servers.kes_server(self.certs, self.work, name="kes-mem-ref") as srv:
+        with servers.kes_server(
+            self.certs, self.work, name="kes-mem-ref", args=self.kes_args, cpus=self.pin.server
+        ) as srv:
             d = self.prepare(srv.target, lists=0)
             self.measure(
                 "etcd.memref",
@@ -486,6 +549,16 @@ def _wait_for_quiet(limit_s: float, threshold: float = 0.25) -> float:
         print(f"waiting for the box to calm down ({busy:.0%} busy)", flush=True)
 
 
+def _kes_loop(args: Sequence[str], pid: int) -> str:
+    """kes-server's event loop: what ``--loop`` asked for, else what the process has loaded."""
+    for i, arg in enumerate(args):
+        if arg == "--loop" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--loop="):
+            return arg.split("=", 1)[1]
+    return loops.of_process(pid)
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -496,8 +569,22 @@ def _server_reason(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _meta(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+def _upstream_version() -> str:
+    """``kes --version`` of the real KES binary, or why there is none."""
+    try:
+        binary = servers.upstream_binary()
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return f"not available: {_first_line(exc)}"
+    return f"{out.stdout.strip() or out.stderr.strip()} ({binary})"
+
+
+def _meta(bench: Bench, argv: Sequence[str]) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
+
+    args = bench.args
 
     def installed(name: str) -> str:
         try:
@@ -523,11 +610,13 @@ def _meta(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "openssl": ssl.OPENSSL_VERSION,
         "kernel": platform.release(),
         "versions": {
-            "quart": installed("quart"),
-            "hypercorn": installed("hypercorn"),
-            "cryptography": installed("cryptography"),
-            "h11": installed("h11"),
+            name: installed(name)
+            for name in ("cryptography", "uvloop", "httptools", "hpack", "quart", "hypercorn")
         },
+        "pinning": bench.pin.describe(),
+        "loadgen_loop": loops.best(),
+        "kes_server": {"args": bench.kes_args, "loop": bench.kes_loop or "not run"},
+        "upstream": _upstream_version(),
         "settings": {
             "duration_s": args.duration,
             "warmup_s": args.warmup,
@@ -565,6 +654,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quiet-wait", type=float, default=30.0, help="max seconds to wait for an idle box"
     )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    p.add_argument(
+        "--kes-args",
+        default="",
+        help="extra kes-server arguments for every kes-server row, e.g. '--loop asyncio'",
+    )
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--doc", type=Path, default=DOC)
     args = p.parse_args(argv)
@@ -585,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one broken group must not lose the rest
                 traceback.print_exc()
                 bench.skip(f"{group}.error", group, f"group failed: {_first_line(exc)}")
-    meta = _meta(args, argv)
+    meta = _meta(bench, argv)
     meta["background_busy"] = background
     doc = {
         "meta": meta,

@@ -23,6 +23,8 @@ class RawResponse:
     reason: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: Trailer fields after a chunked body (KES ends streamed lists with ``Status``/``Error``).
+    trailers: dict[str, str] = field(default_factory=dict)
 
     @property
     def content_type(self) -> str:
@@ -84,10 +86,13 @@ def read_response(sock: ssl.SSLSocket, *, head: bool = False, already: bytes = b
             at = _read_until(sock, buf, b"\r\n")
             size = int(bytes(buf[:at]).split(b";")[0], 16)
             del buf[: at + 2]
-            data = _read_exact(sock, buf, size + 2)
             if size == 0:
+                while (at := _read_until(sock, buf, b"\r\n")) > 0:
+                    name, _, value = bytes(buf[:at]).decode("latin-1").partition(":")
+                    response.trailers[name.strip().lower()] = value.strip()
+                    del buf[: at + 2]
                 break
-            body += data[:-2]
+            body += _read_exact(sock, buf, size + 2)[:-2]
         response.body = bytes(body)
     else:
         body = bytearray(buf)

@@ -11,6 +11,7 @@ from kes_server.api.body import read_body
 from kes_server.api.state import request_context, server_state
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import BadPattern, compile_glob
+from kes_server.core.names import validate_pattern_size
 
 __all__ = ["blueprint"]
 
@@ -36,6 +37,7 @@ async def assign_identity(policy: str, identity: str) -> Response:
 @blueprint.get("/v1/identity/list/<path:pattern>")
 async def list_identities(pattern: str) -> Response:
     """NDJSON ``{"identity": ..., "policy": ...}``; root has no policy and is not listed."""
+    validate_pattern_size(pattern)
     try:
         glob = compile_glob(pattern)
     except BadPattern:

@@ -778,6 +778,20 @@ def _cases() -> list[Case]:
         ("lp-nul", b"a%00*", "NUL", BAD_PATTERN),
     ):
         add(cid, g, what, GET, kl + raw, b"", 400, message)
+    for cid, route in (
+        ("lp-policy-long", b"/v1/policy/list/"),
+        ("lp-id-long", b"/v1/identity/list/"),
+    ):
+        add(
+            cid,
+            g,
+            f"81 characters ({route.decode().split('/')[2]} list)",
+            GET,
+            route + b"a*" * 40 + b"b",
+            b"",
+            400,
+            "invalid argument: pattern is too long",
+        )
 
     g = "identity"
     add(

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_AUDIT_PATH",
     "Subscription",
     "clip_path",
+    "error_event",
     "format_time_ns",
     "go_log_prefix",
 ]
@@ -67,6 +68,11 @@ def format_time_ns(ns: int) -> str:
     base = time.strftime("%Y-%m-%dT%H:%M:%S", tm)
     digits = f"{frac:09d}".rstrip("0")
     return f"{base}.{digits}{zone}" if digits else f"{base}{zone}"
+
+
+def error_event(text: str) -> dict[str, Any]:
+    """An error event as v0.17 writes one: Go's log prefix, then ``text``."""
+    return {"message": go_log_prefix() + text}
 
 
 def go_log_prefix(ns: int | None = None) -> str:

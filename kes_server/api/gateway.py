@@ -21,7 +21,7 @@ from kes_server.api.identify import Identifier
 from kes_server.api.routes import route_for
 from kes_server.api.state import RequestContext, ServerState
 from kes_server.core.errors import APIError, InternalError, ServerTimeout
-from kes_server.logbus import format_time_ns
+from kes_server.logbus import clip_path, format_time_ns
 
 __all__ = ["Gateway"]
 
@@ -96,7 +96,7 @@ class Gateway:
                             "request": {
                                 "ip": ctx.ip,
                                 "method": scope["method"],
-                                "path": path,
+                                "path": clip_path(path),
                                 "identity": ctx.identity,
                             },
                             "response": {"code": status, "time": elapsed},

@@ -5,9 +5,13 @@ normalise or refuse many of them) to one fs-backed server, and must get the
 spec's answer (§1.5): the JSON ``{"message": ...}`` error with its status and
 headers, Go's plain ``404 page not found`` for unknown paths, or, for bytes
 that are not HTTP at all, hypercorn's bare 400. Each answer is recorded for
-the table in docs/security.md (see conftest.py). At the end the server must
-still be healthy: alive, serving a full key round trip, and with no traceback
-or internal error in its logs.
+the table in docs/security.md (see conftest.py). Cases are sent as root
+unless they say otherwise: the server (``--auth off``) also trusts one TLS
+proxy identity, and the client-certificate cases present a certificate that
+TLS accepts but cryptography does not parse (``tests.support.badcert``),
+directly or forwarded by that proxy. At the end the server must still be
+healthy: alive, serving a full key round trip, and with no traceback or
+internal error in its logs.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ KES decides every authorisation question with Go's ``path.Match``: policy
 ``allow``/``deny`` rules are globs over the request path, and the list
 endpoints filter key, policy and identity names with a glob. A policy that
 matches one path more or less than upstream would is a security bug, so this
-module reproduces Go's semantics *exactly*, quirks included:
+module reproduces Go's semantics *exactly*, quirks included (on ASCII; one
+byte-level difference on other text is described below):
 
 * ``*`` matches any run of characters except ``/``; ``?`` one non-``/``
   character; ``[a-z]`` / ``[^0-9]`` classes (ranges, ``^`` negation, ``\\``
@@ -25,10 +26,16 @@ module reproduces Go's semantics *exactly*, quirks included:
 
 Matching cannot blow up: every star chunk but the last is an atomic group,
 so once a chunk has matched, the engine never returns into it, and the last
-chunk is the only place a failed match backtracks to. A name of length n
-costs at most n steps per chunk (Go's own bound), however many stars the
-pattern has; what grows with the pattern is compiling it, which is why list
-patterns are limited to 80 bytes (:mod:`kes_server.core.names`).
+chunk is the only place a failed match backtracks to. Each chunk is tried
+at most once per position of the name (Go's own bound), however many stars
+the pattern has; what grows with the pattern is compiling it, which is why
+list patterns are limited to 80 bytes (:mod:`kes_server.core.names`).
+
+One known difference: Go's star loop advances by *bytes*, so a chunk may
+start inside a multi-byte UTF-8 character, whose remaining bytes then read
+as U+FFFD each (Go matches ``*???`` against ``€a``; we do not). Names, list
+patterns and identities are ASCII, where the two agree; only a policy glob
+over a request path with non-ASCII characters can decide differently.
 
 Patterns are compiled once (``compile_glob`` is cached) because policies are
 evaluated on every request. Clients choose list patterns, so the cache is

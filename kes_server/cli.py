@@ -226,7 +226,7 @@ def _run_workers(
             pass
         return 0
 
-    sys.exit(run_workers(sock, workers, start))
+    sys.exit(run_workers(sock, workers, start, log_errors=cfg.log.error))
 
 
 if __name__ == "__main__":

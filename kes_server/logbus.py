@@ -2,8 +2,16 @@
 
 ``publish`` is synchronous and never waits: each subscriber owns a bounded
 deque, and when a slow or stuck subscriber's deque is full its *own* oldest
-event is dropped (and counted). So a trace client can never slow down the
+events are dropped (and counted). So a trace client can never slow down the
 request that produced the event, nor any other subscriber.
+
+The deque is bounded twice: by events (:data:`DEFAULT_BUFFER`) and by bytes
+(:data:`BUFFER_BYTES`). Audit events are ~250 bytes, so the count bound alone
+would hold ~1 MiB, but events that carry long paths are bigger and a stuck
+subscriber would otherwise hold thousands of them: the byte bound is what
+caps memory. A stuck stream also holds the one batch it was sending when it
+stalled (at most the same bound) in its connection's write buffer, so a
+subscriber that never reads costs at most about twice ``BUFFER_BYTES``.
 """
 
 from __future__ import annotations
@@ -16,9 +24,37 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
-__all__ = ["LogBus", "Subscription", "format_time_ns", "go_log_prefix"]
+__all__ = [
+    "BUFFER_BYTES",
+    "DEFAULT_BUFFER",
+    "LogBus",
+    "MAX_AUDIT_PATH",
+    "Subscription",
+    "clip_path",
+    "error_event",
+    "format_time_ns",
+    "go_log_prefix",
+]
 
+#: Longest request path an audit event carries, in characters (see :func:`clip_path`).
+MAX_AUDIT_PATH = 1024
+#: Events a trace subscriber may have queued before its oldest are dropped ...
 DEFAULT_BUFFER = 4096
+#: ... and their total size in bytes.
+BUFFER_BYTES = 4 << 20
+
+
+def clip_path(path: str) -> str:
+    """The request path as an audit event carries it: at most :data:`MAX_AUDIT_PATH` characters.
+
+    A longer path keeps its first ``MAX_AUDIT_PATH - 3`` characters followed
+    by ``...``. Real API paths are under 200 characters; the bound keeps one
+    request from making an event (and every trace and relay copy of it)
+    large: escaped as JSON, a character takes at most 6 bytes.
+    """
+    if len(path) <= MAX_AUDIT_PATH:
+        return path
+    return path[: MAX_AUDIT_PATH - 3] + "..."
 
 
 def format_time_ns(ns: int) -> str:
@@ -34,6 +70,11 @@ def format_time_ns(ns: int) -> str:
     return f"{base}.{digits}{zone}" if digits else f"{base}{zone}"
 
 
+def error_event(text: str) -> dict[str, Any]:
+    """An error event as v0.17 writes one: Go's log prefix, then ``text``."""
+    return {"message": go_log_prefix() + text}
+
+
 def go_log_prefix(ns: int | None = None) -> str:
     """Go's standard log prefix (``2022/01/06 15:50:28 ``) that v0.17 error events carry."""
     t = time.localtime((ns if ns is not None else time.time_ns()) // 1_000_000_000)
@@ -41,18 +82,28 @@ def go_log_prefix(ns: int | None = None) -> str:
 
 
 class Subscription:
-    """One trace client's bounded queue of encoded events."""
+    """One trace client's queue of encoded events, bounded in count and in bytes."""
 
-    def __init__(self, maxlen: int) -> None:
-        self._buf: deque[bytes] = deque(maxlen=maxlen)
+    def __init__(self, maxlen: int, max_bytes: int) -> None:
+        self._buf: deque[bytes] = deque()
+        self._maxlen = maxlen
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._ready = asyncio.Event()
         self.dropped = 0
         self.closed = False
 
     def push(self, line: bytes) -> None:
-        if len(self._buf) == self._buf.maxlen:
+        """Queue ``line``, dropping the oldest events (``line`` itself, if alone too big).
+
+        Amortised O(1): every event is dropped at most once.
+        """
+        buf = self._buf
+        buf.append(line)
+        self._bytes += len(line)
+        while self._bytes > self._max_bytes or len(buf) > self._maxlen:
+            self._bytes -= len(buf.popleft())
             self.dropped += 1
-        self._buf.append(line)
         self._ready.set()
 
     def close(self) -> None:
@@ -69,6 +120,7 @@ class Subscription:
         self._ready.clear()
         batch = list(self._buf)
         self._buf.clear()
+        self._bytes = 0
         return batch
 
 
@@ -81,11 +133,13 @@ class LogBus:
         console: TextIO | None = None,
         console_format: Callable[[dict[str, Any]], str] | None = None,
         buffer: int = DEFAULT_BUFFER,
+        buffer_bytes: int = BUFFER_BYTES,
         on_publish: Callable[[], None] | None = None,
     ) -> None:
         self.console = console
         self.console_format = console_format
         self.buffer = buffer
+        self.buffer_bytes = buffer_bytes
         self.subscribers: set[Subscription] = set()
         self._on_publish = on_publish or (lambda: None)
         #: Set by ``kes_server.workers`` so sibling worker processes see our events.
@@ -128,7 +182,7 @@ class LogBus:
             sub.push(encoded)
 
     def subscribe(self) -> Subscription:
-        sub = Subscription(self.buffer)
+        sub = Subscription(self.buffer, self.buffer_bytes)
         self.subscribers.add(sub)
         if self.on_subscribers is not None:
             self.on_subscribers(len(self.subscribers))

@@ -32,7 +32,7 @@ from kes_server.core.errors import (
     MethodNotAllowed,
     ServerTimeout,
 )
-from kes_server.logbus import format_time_ns
+from kes_server.logbus import clip_path, format_time_ns
 from kes_server.transport.exchange import ClientGone, Exchange, Headers
 
 __all__ = ["API", "error_body"]
@@ -95,7 +95,7 @@ class _Record:
                 "request": {
                     "ip": self.ip,
                     "method": exchange.method,
-                    "path": exchange.path,
+                    "path": clip_path(exchange.path),
                     "identity": self.identity,
                 },
                 "response": {"code": status, "time": elapsed},

@@ -9,7 +9,13 @@ Rules (spec §1.2 and §6, seed "TLS Proxy"):
   then acts as that client for policy and audit. A proxy request without the
   header is rejected, never served as the proxy itself;
 * from anyone else the header is ignored, so clients cannot impersonate;
-* ``X-Forwarded-For`` from a proxy sets the audit event's client IP.
+* ``X-Forwarded-For`` from a proxy sets the audit event's client IP;
+* a certificate cryptography cannot parse (OpenSSL accepts some that RFC 5280
+  forbids, such as an extension listed twice, and the parser is lazy, so the
+  error may surface only when the extensions are read) is a 400 ``invalid
+  client certificate``, whether presented in the handshake or forwarded, as
+  KES answers for a forwarded one: the gateway then audits it like any
+  refused request.
 """
 
 from __future__ import annotations
@@ -27,6 +33,17 @@ from kes_server.transport.exchange import Headers, Peer
 __all__ = ["Identifier"]
 
 _CACHE_SIZE = 4096
+#: What cryptography raises for a certificate it cannot parse (some lazily).
+_MALFORMED = (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
+def _facts(cert: x509.Certificate) -> tuple[str, bool]:
+    """(identity, is a CA): reads the SPKI and the extensions, so it raises ``_MALFORMED``."""
+    return identity_of(cert), is_ca(cert)
+
+
+def _invalid() -> InvalidArgument:
+    return InvalidArgument("invalid client certificate")
 
 
 class Identifier:
@@ -44,18 +61,21 @@ class Identifier:
         self.header = header.lower().encode("latin-1")
         self.verify_forwarded = verify_forwarded
         self._store = Store(trust) if trust else None
-        self._cache: OrderedDict[bytes, tuple[str, bool]] = OrderedDict()
+        #: DER -> (identity, CA), or None for a malformed certificate.
+        self._cache: OrderedDict[bytes, tuple[str, bool] | None] = OrderedDict()
 
     def _of_der(self, der: bytes) -> tuple[str, bool]:
-        hit = self._cache.get(der)
-        if hit is not None:
-            return hit
-        cert = x509.load_der_x509_certificate(der)
-        result = (identity_of(cert), is_ca(cert))
-        self._cache[der] = result
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return result
+        if der not in self._cache:
+            try:
+                self._cache[der] = _facts(x509.load_der_x509_certificate(der))
+            except _MALFORMED:
+                self._cache[der] = None
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        hit = self._cache[der]
+        if hit is None:
+            raise _invalid()
+        return hit
 
     def identify(self, peer: Peer, headers: Headers) -> tuple[str, str]:
         """(identity, client ip) of a request; raises the KES error to answer with.
@@ -98,13 +118,14 @@ class Identifier:
             if "-----BEGIN CERTIFICATE-----" not in pem:
                 raise ValueError("not a PEM certificate")
             cert = x509.load_pem_x509_certificate(pem.encode("latin-1"))
-        except (ValueError, UnicodeError):
-            raise InvalidArgument("invalid client certificate") from None
+            identity, ca = _facts(cert)
+        except (UnicodeError, *_MALFORMED):
+            raise _invalid() from None
         if self.verify_forwarded:
             self._verify(cert)
-        if is_ca(cert):
+        if ca:
             raise InvalidArgument("no client certificate is present")
-        return identity_of(cert), _first_forwarded(forwarded_for) or ip
+        return identity, _first_forwarded(forwarded_for) or ip
 
     def _verify(self, cert: x509.Certificate) -> None:
         if self._store is None:

@@ -7,6 +7,7 @@ import json
 from kes_server.api.call import Call, Reply, json_reply, ndjson_reply, ok
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import BadPattern, compile_glob
+from kes_server.core.names import validate_pattern_size
 
 __all__ = ["assign", "describe", "forget", "list_identities", "self_describe"]
 
@@ -21,8 +22,7 @@ async def assign(call: Call) -> Reply:
 async def list_identities(call: Call) -> Reply:
     """NDJSON ``{"identity": ..., "policy": ...}``; root has no policy and is not listed."""
     pattern = call.args[0]
-    if not pattern:
-        raise InvalidArgument("invalid argument: pattern is empty")
+    validate_pattern_size(pattern)
     try:
         glob = compile_glob(pattern)
     except BadPattern:

@@ -10,7 +10,7 @@ from kes_server.access import AccessControl
 from kes_server.core.config import Config
 from kes_server.keys import KeyManager
 from kes_server.keystore.base import Store
-from kes_server.logbus import LogBus, go_log_prefix
+from kes_server.logbus import LogBus, error_event
 from kes_server.metrics import Metrics
 
 __all__ = ["ServerState"]
@@ -31,4 +31,4 @@ class ServerState:
 
     def log_error(self, text: str) -> None:
         """Publish one error event (stderr and /v1/log/error/trace)."""
-        self.errors.publish({"message": go_log_prefix() + text})
+        self.errors.publish(error_event(text))

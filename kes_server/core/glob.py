@@ -4,7 +4,8 @@ KES decides every authorisation question with Go's ``path.Match``: policy
 ``allow``/``deny`` rules are globs over the request path, and the list
 endpoints filter key, policy and identity names with a glob. A policy that
 matches one path more or less than upstream would is a security bug, so this
-module reproduces Go's semantics *exactly*, quirks included:
+module reproduces Go's semantics *exactly*, quirks included (on ASCII; one
+byte-level difference on other text is described below):
 
 * ``*`` matches any run of characters except ``/``; ``?`` one non-``/``
   character; ``[a-z]`` / ``[^0-9]`` classes (ranges, ``^`` negation, ``\\``
@@ -23,14 +24,32 @@ module reproduces Go's semantics *exactly*, quirks included:
   while matching, but KES validates every pattern when a policy is created,
   and so do we.)
 
+Matching cannot blow up: every star chunk but the last is an atomic group,
+so once a chunk has matched, the engine never returns into it, and the last
+chunk is the only place a failed match backtracks to. Each chunk is tried
+at most once per position of the name (Go's own bound), however many stars
+the pattern has; what grows with the pattern is compiling it, which is why
+list patterns are limited to 80 bytes (:mod:`kes_server.core.names`).
+
+One known difference: Go's star loop advances by *bytes*, so a chunk may
+start inside a multi-byte UTF-8 character, whose remaining bytes then read
+as U+FFFD each (Go matches ``*???`` against ``€a``; we do not). Names, list
+patterns and identities are ASCII, where the two agree; only a policy glob
+over a request path with non-ASCII characters can decide differently.
+
 Patterns are compiled once (``compile_glob`` is cached) because policies are
-evaluated on every request.
+evaluated on every request. Clients choose list patterns, so the cache is
+bounded in entries *and* in bytes: a compiled glob costs about 1 KiB plus
+100 bytes per pattern character (measured with tracemalloc), charged as
+``1 KiB + 128 B`` per character against :data:`CACHE_BYTES`; the least
+recently used globs are evicted first.
 """
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
 
@@ -46,8 +65,10 @@ __all__ = [
     "glob_regex",
 ]
 
-#: How many distinct patterns :func:`compile_glob` remembers.
+#: How many distinct patterns :func:`compile_glob` remembers ...
 CACHE_SIZE: Final = 4096
+#: ... and the memory they may hold together (estimated, see :func:`_cost`).
+CACHE_BYTES: Final = 4 << 20
 
 
 class BadPattern(ValueError):
@@ -112,14 +133,57 @@ class Glob:
         return self.regex.fullmatch(name) is not None
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cost(pattern: str) -> int:
+    """Estimated bytes a compiled ``pattern`` occupies (an upper bound of what we measured)."""
+    return 1024 + 128 * len(pattern)
+
+
+class _Cache:
+    """Least recently used globs, at most ``entries`` of them and ``limit`` estimated bytes."""
+
+    def __init__(self, entries: int, limit: int) -> None:
+        self._globs: OrderedDict[str, Glob] = OrderedDict()
+        self._entries = entries
+        self._limit = limit
+        self._bytes = 0
+        # Thread-safe, as the functools.lru_cache it replaces: the core is a library.
+        self._lock = threading.Lock()
+
+    def get(self, pattern: str) -> Glob | None:
+        with self._lock:
+            glob = self._globs.get(pattern)
+            if glob is not None:
+                self._globs.move_to_end(pattern)
+            return glob
+
+    def put(self, glob: Glob) -> None:
+        cost = _cost(glob.pattern)
+        if cost > self._limit:
+            return  # would evict everything else; compile it every time
+        with self._lock:
+            if glob.pattern in self._globs:
+                return
+            self._globs[glob.pattern] = glob
+            self._bytes += cost
+            while len(self._globs) > self._entries or self._bytes > self._limit:
+                evicted, _glob = self._globs.popitem(last=False)
+                self._bytes -= _cost(evicted)
+
+
+_CACHE = _Cache(CACHE_SIZE, CACHE_BYTES)
+
+
 def compile_glob(pattern: str) -> Glob:
     """Validate and compile ``pattern``; raise :class:`BadPattern` if malformed.
 
     Cached, since the same few policy patterns are matched on every request.
     """
-    chunks = _parse(pattern)
-    return Glob(pattern=pattern, chunks=chunks, regex=re.compile(glob_regex(chunks)))
+    glob = _CACHE.get(pattern)
+    if glob is None:
+        chunks = _parse(pattern)
+        glob = Glob(pattern=pattern, chunks=chunks, regex=re.compile(glob_regex(chunks)))
+        _CACHE.put(glob)
+    return glob
 
 
 def glob_regex(chunks: tuple[Chunk, ...]) -> str:

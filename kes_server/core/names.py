@@ -22,7 +22,13 @@ from typing import Final, Literal as TypingLiteral
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import BadPattern, CharClass, Literal, compile_glob
 
-__all__ = ["MAX_NAME_BYTES", "is_identity", "validate_name", "validate_pattern"]
+__all__ = [
+    "MAX_NAME_BYTES",
+    "is_identity",
+    "validate_name",
+    "validate_pattern",
+    "validate_pattern_size",
+]
 
 #: Longest key or policy name (and list pattern), in UTF-8 bytes.
 MAX_NAME_BYTES: Final = 80
@@ -61,12 +67,23 @@ def validate_pattern(pattern: str) -> None:
     (class members included) are all name characters and which has at least
     one literal character outside a class (v0.17 compatibility).
     """
+    validate_pattern_size(pattern)
+    if _PATTERN_RE.fullmatch(pattern) is None and not _is_name_glob(pattern):
+        raise InvalidArgument("invalid argument: pattern contains invalid character")
+
+
+def validate_pattern_size(pattern: str) -> None:
+    """Raise :class:`InvalidArgument` unless ``pattern`` is 1..80 bytes.
+
+    Every list endpoint applies this bound, the identity list too (whose
+    patterns are any Go glob over hex identities): compiling a glob costs
+    time and memory in proportion to its length, and 16 requests with
+    patterns of a few KiB once kept the server busy for seconds.
+    """
     if not pattern:
         raise InvalidArgument("invalid argument: pattern is empty")
     if _byte_len(pattern) > MAX_NAME_BYTES:
         raise InvalidArgument("invalid argument: pattern is too long")
-    if _PATTERN_RE.fullmatch(pattern) is None and not _is_name_glob(pattern):
-        raise InvalidArgument("invalid argument: pattern contains invalid character")
 
 
 def _is_name_glob(pattern: str) -> bool:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from tests.support.badcert import duplicated_extension_identity
 from tests.support.cluster import Cluster, start_cluster
 from tests.support.server import ClientIdentity
 from tests.support.trace import LiveTrace
@@ -130,3 +132,14 @@ def test_audit_trace_streams_live_through_nginx_with_the_clients_identity_and_ip
         trace.wait_for(lambda e: e["request"]["path"] == SELF)
     finally:
         trace.close()
+
+
+def test_a_malformed_client_certificate_through_nginx_is_refused(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """nginx (optional_no_ca) forwards a certificate that lists an extension twice."""
+    malformed = duplicated_extension_identity(tmp_path)
+    with cluster.via_proxy(malformed) as client:
+        response = client.get(SELF)
+    assert response.status_code == 400
+    assert response.json() == {"message": "invalid client certificate"}

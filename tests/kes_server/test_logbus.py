@@ -6,7 +6,7 @@ import io
 import json
 import re
 
-from kes_server.logbus import LogBus, format_time_ns, go_log_prefix
+from kes_server.logbus import BUFFER_BYTES, LogBus, format_time_ns, go_log_prefix
 
 
 async def test_every_subscriber_gets_every_event() -> None:
@@ -30,6 +30,29 @@ async def test_slow_subscriber_drops_its_own_oldest() -> None:
     batch = await slow.next_batch(timeout=1)
     assert [json.loads(x)["n"] for x in batch] == [7, 8, 9]
     assert slow.dropped == 7 and fast.dropped == 0
+
+
+async def test_a_stuck_subscriber_is_bounded_in_bytes() -> None:
+    """Large events fill a stuck subscriber's bytes long before its count: the oldest go."""
+    bus = LogBus()
+    stuck = bus.subscribe()
+    padding = "x" * (64 * 1024)
+    sent = 200  # ~13 MiB, far fewer events than the count bound
+    for i in range(sent):
+        bus.publish({"n": i, "path": padding})
+    batch = await stuck.next_batch(timeout=1)
+    assert sum(len(line) for line in batch) <= BUFFER_BYTES
+    assert [json.loads(x)["n"] for x in batch] == list(range(sent - len(batch), sent))
+    assert stuck.dropped == sent - len(batch) > 0
+
+
+async def test_an_event_larger_than_the_buffer_is_dropped_and_counted() -> None:
+    bus = LogBus(buffer_bytes=1000)
+    sub = bus.subscribe()
+    bus.publish({"path": "x" * 1000})
+    bus.publish({"n": 1})
+    assert [json.loads(x) for x in await sub.next_batch(timeout=1)] == [{"n": 1}]
+    assert sub.dropped == 1
 
 
 async def test_close_ends_streams() -> None:

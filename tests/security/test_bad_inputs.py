@@ -5,9 +5,13 @@ normalise or refuse many of them) to one fs-backed server, and must get the
 spec's answer (§1.5): the JSON ``{"message": ...}`` error with its status and
 headers, Go's plain ``404 page not found`` for unknown paths, or, for bytes
 that are not HTTP at all, the bare 400 of the HTTP/1.1 parser (llhttp). Each answer is recorded for
-the table in docs/security.md (see conftest.py). At the end the server must
-still be healthy: alive, serving a full key round trip, and with no traceback
-or internal error in its logs.
+the table in docs/security.md (see conftest.py). Cases are sent as root
+unless they say otherwise: the server (``--auth off``) also trusts one TLS
+proxy identity, and the client-certificate cases present a certificate that
+TLS accepts but cryptography does not parse (``tests.support.badcert``),
+directly or forwarded by that proxy. At the end the server must still be
+healthy: alive, serving a full key round trip, and with no traceback or
+internal error in its logs.
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import msgpack
 import pytest
 
+from kes_server.core.certs import new_identity
 from kes_server.core.formats import decode, encode_binary, encode_msgpack
+from kes_server.core.identity import identity_of_pem
 from tests.security.conftest import BadInputLog
+from tests.support.badcert import duplicated_extension_identity
 from tests.support.rawhttp import RawResponse, raw_request
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ClientIdentity, RunningServer, start_server
+from tests.support.trace import LiveTrace
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +56,8 @@ BAD_PATTERN = "invalid argument: pattern contains invalid character"
 TOO_LARGE = "request body too large"
 NOT_ALLOWED = "Method Not Allowed"
 PAGE_404 = "404 page not found"
+BAD_CERT = "invalid client certificate"
+PROXY_HEADER = "X-Tls-Client-Cert"
 #: The answer to bytes llhttp cannot parse as a request (no body at all, as Go's
 #: server answers malformed requests).
 PROTOCOL_400 = ""
@@ -113,6 +124,10 @@ class Case:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     #: How the request is shown in the table when the target is unwieldy.
     shown: str = ""
+    #: Who sends it: "root", the TLS "proxy", or the "malformed" certificate.
+    client: str = "root"
+    #: Whose certificate the proxy forwards in its header ("" for none).
+    forwarded: str = ""
 
 
 def _decrypt(ciphertext: Callable[[Material], bytes], context: bytes | None = CONTEXT) -> Body:
@@ -768,6 +783,20 @@ def _cases() -> list[Case]:
         ("lp-nul", b"a%00*", "NUL", BAD_PATTERN),
     ):
         add(cid, g, what, GET, kl + raw, b"", 400, message)
+    for cid, route in (
+        ("lp-policy-long", b"/v1/policy/list/"),
+        ("lp-id-long", b"/v1/identity/list/"),
+    ):
+        add(
+            cid,
+            g,
+            f"81 characters ({route.decode().split('/')[2]} list)",
+            GET,
+            route + b"a*" * 40 + b"b",
+            b"",
+            400,
+            "invalid argument: pattern is too long",
+        )
 
     g = "identity"
     add(
@@ -789,6 +818,55 @@ def _cases() -> list[Case]:
         b"",
         400,
         "invalid argument: identity contains invalid character",
+    )
+
+    g = "client certificate"
+    me = b"/v1/identity/self/describe"
+    add(
+        "cc-duplicate-ext",
+        g,
+        "an extension listed twice, in the TLS handshake (`--auth off`)",
+        GET,
+        me,
+        b"",
+        400,
+        BAD_CERT,
+        client="malformed",
+    )
+    add(
+        "cc-forwarded-duplicate-ext",
+        g,
+        "an extension listed twice, forwarded by the TLS proxy",
+        GET,
+        me,
+        b"",
+        400,
+        BAD_CERT,
+        client="proxy",
+        forwarded="malformed",
+    )
+    add(
+        "cc-forwarded-garbage",
+        g,
+        "proxy header that is not a PEM certificate",
+        GET,
+        me,
+        b"",
+        400,
+        BAD_CERT,
+        headers=((PROXY_HEADER.encode(), b"not-a-certificate"),),
+        client="proxy",
+    )
+    add(
+        "cc-proxy-alone",
+        g,
+        "TLS proxy request without a forwarded certificate",
+        GET,
+        me,
+        b"",
+        400,
+        "no client certificate is present",
+        client="proxy",
     )
 
     g = "unknown path"
@@ -854,9 +932,42 @@ def _shown(case: Case) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with start_server(tmp_path_factory.mktemp("bad-inputs")) as srv:
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> ClientIdentity:
+    """The one TLS proxy identity the matrix server trusts."""
+    directory = tmp_path_factory.mktemp("proxy")
+    key_pem, cert_pem = new_identity("proxy", key_type="ecdsa")
+    (directory / "proxy.cert").write_bytes(cert_pem)
+    (directory / "proxy.key").write_bytes(key_pem)
+    return ClientIdentity(
+        directory / "proxy.cert", directory / "proxy.key", identity_of_pem(cert_pem)
+    )
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, proxy: ClientIdentity
+) -> Iterator[RunningServer]:
+    trusted = {"identities": [proxy.identity], "header": {"cert": PROXY_HEADER}}
+    config = {"tls": {"proxy": trusted}}
+    with start_server(tmp_path_factory.mktemp("bad-inputs"), config=config) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def clients(
+    server: RunningServer, proxy: ClientIdentity, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, ClientIdentity]:
+    """The certificates cases are sent with, by ``Case.client`` name."""
+    malformed = duplicated_extension_identity(tmp_path_factory.mktemp("malformed"))
+    return {"root": server.root, "proxy": proxy, "malformed": malformed}
+
+
+def _headers(case: Case, clients: dict[str, ClientIdentity]) -> tuple[tuple[bytes, bytes], ...]:
+    if not case.forwarded:
+        return case.headers
+    # URL-escaped PEM, as nginx's $ssl_client_escaped_cert forwards it.
+    pem = quote(clients[case.forwarded].cert.read_text(), safe="")
+    return (*case.headers, (PROXY_HEADER.encode(), pem.encode()))
 
 
 @pytest.fixture(scope="module")
@@ -898,12 +1009,21 @@ def test_cases_are_unique() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(
-    case: Case, server: RunningServer, material: Material, bad_input_log: BadInputLog
+    case: Case,
+    server: RunningServer,
+    material: Material,
+    clients: dict[str, ClientIdentity],
+    bad_input_log: BadInputLog,
 ) -> None:
     bad_input_log.expect([c.id for c in CASES])
     body = case.body(material) if callable(case.body) else case.body
     resp = raw_request(
-        server.port, server.ssl_context(), case.method, case.target, body, headers=case.headers
+        server.port,
+        server.ssl_context(clients[case.client]),
+        case.method,
+        case.target,
+        body,
+        headers=_headers(case, clients),
     )
     answer = resp.body.decode(errors="replace").strip()
     if case.json and resp.content_type.startswith("application/json"):
@@ -923,6 +1043,27 @@ def test_bad_input(
     if case.status == 405:
         assert resp.headers.get("accept"), "405 must name the allowed method"
     assert server.process is not None and server.process.poll() is None, "server died"
+
+
+@pytest.mark.parametrize("case_id", ["cc-duplicate-ext", "cc-forwarded-duplicate-ext"])
+def test_malformed_client_certificates_are_audited(
+    case_id: str, server: RunningServer, clients: dict[str, ClientIdentity]
+) -> None:
+    """Refused like any bad request: one audit event with the 400 and no identity."""
+    [case] = [c for c in CASES if c.id == case_id]
+    trace = LiveTrace.of(server)
+    try:
+        ctx = server.ssl_context(clients[case.client])
+        resp = raw_request(
+            server.port, ctx, case.method, case.target, headers=_headers(case, clients)
+        )
+        assert resp.status == 400
+        event = trace.next_event(lambda e: e["request"]["path"] == case.target.decode(), 2.0)
+    finally:
+        trace.close()
+    assert event["response"]["code"] == 400
+    assert event["request"]["identity"] == ""
+    assert event["request"]["ip"] == "127.0.0.1"
 
 
 def test_server_is_healthy_after_the_matrix(server: RunningServer, material: Material) -> None:

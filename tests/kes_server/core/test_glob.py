@@ -14,12 +14,15 @@ Three layers of evidence:
 
 from __future__ import annotations
 
+import re
+import tracemalloc
 from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from kes_server.core.glob import (
+    CACHE_BYTES,
     AnyChar,
     BadPattern,
     CharClass,
@@ -192,6 +195,33 @@ def test_structure_is_exposed() -> None:
 
 def test_compile_is_cached() -> None:
     assert compile_glob("/v1/key/*/cache-me") is compile_glob("/v1/key/*/cache-me")
+
+
+def test_the_cache_is_bounded_in_bytes() -> None:
+    """Distinct long patterns (a list client chooses them) cannot grow memory past CACHE_BYTES."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(600):  # ~8 KiB compiled each: ~5 MiB if all were kept
+            compile_glob(f"{i:04d}" + "a*" * 38)
+        re.purge()  # the re module's own cache (512 patterns) is not ours
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown <= CACHE_BYTES
+
+
+def test_star_chunks_never_backtrack() -> None:
+    """Each star chunk but the last commits to its leftmost match (as Go does), so a
+    pattern of many stars costs one pass per chunk: a backtracking matcher would try
+    C(64, 30) ways to split these names and never return."""
+    stars = "*a" * 30 + "*b"
+    assert not compile_glob(stars).match("a" * 64)
+    assert compile_glob(stars).match("a" * 63 + "b")
+    assert not compile_glob("a*" * 40 + "b").match("a" * 79 + "c")
+    wide = "*[^/]" * 30 + "*?"
+    assert not compile_glob(wide + "/").match("x" * 64)
+    assert compile_glob(wide).match("x" * 64)
 
 
 def test_globs_are_immutable_and_hashable() -> None:

@@ -12,7 +12,13 @@ from typing import Any, Literal
 import pytest
 
 from kes_server.core.errors import InvalidArgument
-from kes_server.core.names import MAX_NAME_BYTES, is_identity, validate_name, validate_pattern
+from kes_server.core.names import (
+    MAX_NAME_BYTES,
+    is_identity,
+    validate_name,
+    validate_pattern,
+    validate_pattern_size,
+)
 from tests.support.paths import load_vectors
 
 NAMES_DOC: dict[str, Any] = load_vectors("names.json")
@@ -130,6 +136,15 @@ def test_length_limit_is_in_bytes(kind: Kind) -> None:
     # 27 three-byte characters: 27 characters but 81 bytes.
     with pytest.raises(InvalidArgument, match="too long"):
         validate_name("☰" * 27, kind)
+
+
+def test_any_glob_is_bounded_like_a_name() -> None:
+    """The identity list accepts any glob over identities, but no longer than a name."""
+    validate_pattern_size("?" * MAX_NAME_BYTES)
+    with pytest.raises(InvalidArgument, match="too long"):
+        validate_pattern_size("a*" * 40 + "b")
+    with pytest.raises(InvalidArgument, match="empty"):
+        validate_pattern_size("")
 
 
 @pytest.mark.parametrize("kind", KINDS)

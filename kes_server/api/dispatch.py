@@ -22,6 +22,7 @@ import traceback
 from collections.abc import AsyncIterator
 
 from kes_server.api.call import Call, Reply
+from kes_server.api.deadlines import Deadlines
 from kes_server.api.identify import Identifier
 from kes_server.api.router import Route, Router
 from kes_server.api.state import ServerState
@@ -110,6 +111,7 @@ class API:
         self.state = state
         self.identifier = identifier
         self.router = router
+        self.deadlines = Deadlines()
 
     async def __call__(self, exchange: Exchange) -> None:
         record = _Record(self, exchange)
@@ -119,23 +121,25 @@ class API:
         metrics = self.state.metrics
         audited = exchange.path != _UNAUDITED
         if audited:
-            metrics.request_active.inc()
+            metrics.request_active.value += 1
         try:
             if timeout is None:
                 await self._serve(exchange, record, found)
                 return
+            deadline = self.deadlines.add(timeout)
             try:
-                async with asyncio.timeout(timeout) as deadline:
-                    await self._serve(exchange, record, found)
-            except TimeoutError:
-                if not deadline.expired():
+                await self._serve(exchange, record, found)
+            except asyncio.CancelledError:
+                if not Deadlines.timed_out(deadline):
                     raise
                 self._timed_out(exchange, record)
+            finally:
+                self.deadlines.remove(deadline)
         except ClientGone:
             pass
         finally:
             if audited:
-                metrics.request_active.dec()
+                metrics.request_active.value -= 1
 
     async def _serve(
         self,
@@ -167,7 +171,7 @@ class API:
         except APIError as exc:
             self._error(exchange, record, exc)
             return
-        except (ClientGone, TimeoutError, asyncio.CancelledError):
+        except (ClientGone, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - answered as KES answers internal errors
             self._internal(exchange, record, exc)
@@ -190,7 +194,7 @@ class API:
             except APIError as exc:  # nothing sent yet: a normal error answer
                 self._error(exchange, record, exc)
                 return
-            except (ClientGone, TimeoutError, asyncio.CancelledError):
+            except (ClientGone, asyncio.CancelledError):
                 raise
             except Exception as exc:  # noqa: BLE001
                 self._internal(exchange, record, exc)
@@ -209,7 +213,7 @@ class API:
             except APIError as exc:
                 failure = exc
             except Exception as exc:
-                if isinstance(exc, ClientGone | TimeoutError):
+                if isinstance(exc, ClientGone):
                     raise
                 self._log_internal(exchange, exc)
                 failure = InternalError()

@@ -39,14 +39,14 @@ class Route:
     public: bool = False
     #: Counted in the request metrics and audited (everything but ``/v1/metrics``).
     audited: bool = True
+    #: The literal part of the pattern, before its first argument.
+    prefix: str = field(init=False)
+    #: How many arguments the pattern has (0, 1 or 2).
+    arity: int = field(init=False)
 
-    @property
-    def prefix(self) -> str:
-        return self.pattern.split("*", 1)[0]
-
-    @property
-    def arity(self) -> int:
-        return self.pattern.count("*")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", self.pattern.split("*", 1)[0])
+        object.__setattr__(self, "arity", self.pattern.count("*"))
 
     def match(self, path: str) -> tuple[str, ...] | None:
         """This route's arguments in ``path``, or None if the path is not this route's."""
@@ -69,7 +69,12 @@ class Route:
 
 
 class Router:
-    """Finds the route of a request (exact paths first, then the longest prefix)."""
+    """Finds the route of a request (exact paths first, then the longest prefix).
+
+    Every prefix of a KES route is ``/v1/<group>/<verb>/`` or longer, so a
+    request's first three segments name a short list of candidates at once;
+    only paths outside that shape are matched against every prefix.
+    """
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
         self.routes = routes
@@ -81,6 +86,9 @@ class Router:
             else:
                 prefixed.append(route)
         self._prefixed = sorted(prefixed, key=lambda r: -len(r.prefix))
+        self._by_head: dict[str, list[Route]] = {}
+        for route in self._prefixed:
+            self._by_head.setdefault(_head(route.prefix), []).append(route)
 
     def match(self, method: str, path: str) -> tuple[Route, tuple[str, ...]] | list[str]:
         """The route and its arguments; or the allowed methods ([] = no such path)."""
@@ -91,7 +99,8 @@ class Router:
             allowed.append(route.method)
         if allowed:
             return allowed
-        for route in self._prefixed:
+        candidates = self._by_head.get(_head(path), self._prefixed)
+        for route in candidates:
             args = route.match(path)
             if args is None:
                 continue
@@ -99,3 +108,9 @@ class Router:
                 return route, args
             allowed.append(route.method)
         return allowed
+
+
+def _head(path: str) -> str:
+    """``/v1/key/create/`` of ``/v1/key/create/my-key``: the first three segments."""
+    end = path.find("/", path.find("/", path.find("/", 1) + 1) + 1)
+    return path[: end + 1] if end > 0 else path

@@ -302,9 +302,10 @@ class Http1Session:
         self._head_size = 0
         self._in_head = False
         self._wakeup: asyncio.Future[None] | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._start_idle()
+        self._watch: asyncio.TimerHandle | None = None
+        self._head_since = 0.0
+        self._idle_since = 0.0
+        self._go_idle()
         self._task = self.loop.create_task(self._run())
 
     # ------------------------------------------------------------------ parser callbacks
@@ -313,10 +314,7 @@ class Http1Session:
         self._headers = []
         self._head_size = 0
         self._in_head = True
-        self._cancel_idle()
-        timeout = self.limits.header_timeout_s
-        if timeout > 0:
-            self._head_timer = self.loop.call_later(timeout, self._head_timed_out)
+        self._head_since = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
@@ -335,9 +333,6 @@ class Http1Session:
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
         parser = self.parser
         headers = self._headers
         target = self._url[0] if len(self._url) == 1 else b"".join(self._url)
@@ -396,9 +391,7 @@ class Http1Session:
 
     def _stop_parsing(self, status: int | None) -> None:
         self._broken = True
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._in_head = False
         if self.parsing is not None and status is not None:
             self.parsing.complete()  # what arrived of it is all there will be
             self.parsing = None
@@ -414,9 +407,9 @@ class Http1Session:
 
     def connection_lost(self) -> None:
         self._eof = True
-        self._cancel_idle()
-        if self._head_timer is not None:
-            self._head_timer.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         for exchange in (self.current, self.parsing, *self.queue):
             if isinstance(exchange, Http1Exchange):
                 exchange.gone()
@@ -471,7 +464,7 @@ class Http1Session:
                     except TimeoutError:
                         return
                 if not self.queue and self.parsing is None and not self._broken:
-                    self._start_idle()
+                    self._go_idle()
         finally:
             self.current = None
             self.conn.close()
@@ -500,25 +493,43 @@ class Http1Session:
                 pass
 
     # ------------------------------------------------------------------ timers
-    def _start_idle(self) -> None:
-        self._cancel_idle()
-        self._idle_timer = self.loop.call_later(self.limits.idle_timeout_s, self._idle_timed_out)
+    def _go_idle(self) -> None:
+        """Nothing in progress from now on: the idle clock starts.
 
-    def _cancel_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        One watchdog timer serves the idle and the request-head limits and is
+        only re-armed when it fires (at least every ``header_timeout_s``), so
+        a request costs no timer of its own.
+        """
+        now = self.loop.time()
+        self._idle_since = now
+        if self._watch is None:
+            self._arm(now + min(self.limits.header_timeout_s, self.limits.idle_timeout_s))
 
-    def _idle_timed_out(self) -> None:
-        self._idle_timer = None
-        if self.current is None and not self.queue and self.parsing is None:
-            self.conn.close()
+    def _arm(self, when: float) -> None:
+        self._watch = self.loop.call_at(when, self._check)
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def _check(self) -> None:
+        self._watch = None
+        if self.conn.is_closing or self.current is not None:
+            return  # busy: the request's own deadline applies; re-armed once idle
+        now = self.loop.time()
+        limits = self.limits
         if self._in_head:
-            self._broken = True
+            deadline = self._head_since + limits.header_timeout_s
+            if now >= deadline:
+                self._broken = True  # slowloris: a head that never completes
+                self.conn.close()
+                return
+            self._arm(deadline)
+            return
+        if self.queue or self.parsing is not None:
+            self._arm(now + limits.header_timeout_s)
+            return
+        deadline = self._idle_since + limits.idle_timeout_s
+        if now >= deadline:
             self.conn.close()
+            return
+        self._arm(min(deadline, now + limits.header_timeout_s))
 
 
 class _HeadTooLarge(Exception):

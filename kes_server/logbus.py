@@ -57,15 +57,26 @@ def clip_path(path: str) -> str:
     return path[: MAX_AUDIT_PATH - 3] + "..."
 
 
+_second = -1
+_second_text = ("", "")
+
+
 def format_time_ns(ns: int) -> str:
-    """RFC 3339 with nanoseconds and the local UTC offset, as Go's RFC3339Nano."""
+    """RFC 3339 with nanoseconds and the local UTC offset, as Go's RFC3339Nano.
+
+    The date, time and offset are worked out once per second: every audit
+    event of a busy server formats its time.
+    """
+    global _second, _second_text
     secs, frac = divmod(ns, 1_000_000_000)
-    tm = time.localtime(secs)
-    offset = tm.tm_gmtoff or 0
-    sign = "+" if offset >= 0 else "-"
-    hh, mm = divmod(abs(offset) // 60, 60)
-    zone = "Z" if offset == 0 else f"{sign}{hh:02d}:{mm:02d}"
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", tm)
+    if secs != _second:
+        tm = time.localtime(secs)
+        offset = tm.tm_gmtoff or 0
+        sign = "+" if offset >= 0 else "-"
+        hh, mm = divmod(abs(offset) // 60, 60)
+        zone = "Z" if offset == 0 else f"{sign}{hh:02d}:{mm:02d}"
+        _second, _second_text = secs, (time.strftime("%Y-%m-%dT%H:%M:%S", tm), zone)
+    base, zone = _second_text
     digits = f"{frac:09d}".rstrip("0")
     return f"{base}.{digits}{zone}" if digits else f"{base}{zone}"
 

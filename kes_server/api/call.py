@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kes_server.api.state import ServerState
 from kes_server.api.wire import parse_json
-from kes_server.core.errors import PayloadTooLarge
+from kes_server.core.errors import InvalidArgument
 from kes_server.transport.exchange import BodyTooLarge, Exchange
 
 if TYPE_CHECKING:
@@ -64,16 +64,18 @@ class Call:
     #: The caller's identity (of the client a TLS proxy forwarded, if any).
     identity: str
 
-    async def body(self) -> bytes:
-        """The request body within the route's limit (413 beyond it)."""
-        try:
-            return await self.exchange.body(self.route.max_body)
-        except BodyTooLarge:
-            raise PayloadTooLarge() from None
-
     async def json(self, *, required: bool = True) -> Any:
-        """The body as a JSON document; 400 ``invalid json`` when it is not one."""
-        return parse_json(await self.body(), required=required)
+        """The body as a JSON document; 400 ``invalid json`` when it is not one.
+
+        A body over the route's limit is ``invalid json`` too, as in KES: Go
+        reads at most the limit and the decoder fails on what it got (a body
+        declared larger is refused without reading it).
+        """
+        try:
+            data = await self.exchange.body(self.route.max_body)
+        except BodyTooLarge:
+            raise InvalidArgument("invalid json") from None
+        return parse_json(data, required=required)
 
 
 RouteHandler = Callable[[Call], Awaitable[Reply]]

@@ -16,6 +16,7 @@ that is not a KES error is logged as an error event and answered with a bare
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import time
 import traceback
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator
 from kes_server.api.call import Call, Reply
 from kes_server.api.deadlines import Deadlines
 from kes_server.api.identify import Identifier
-from kes_server.api.router import Route, Router
+from kes_server.api.router import Route, Router, clean_path
 from kes_server.api.state import ServerState
 from kes_server.core.errors import (
     APIError,
@@ -115,6 +116,9 @@ class API:
 
     async def __call__(self, exchange: Exchange) -> None:
         record = _Record(self, exchange)
+        if exchange.path == "*" or clean_path(exchange.path) != exchange.path:
+            self._unclean(exchange, record)
+            return
         found = self.router.match(exchange.method, exchange.path)
         route = found[0] if isinstance(found, tuple) else None
         timeout = route.timeout_s if route is not None else _DEFAULT_TIMEOUT_S
@@ -160,6 +164,10 @@ class API:
             if not isinstance(found, tuple):
                 raise _NoRoute(found)
             route, args = found
+            if not route.fits(args):
+                raise InvalidArgument(
+                    f"request URL path does not match API pattern: {route.pattern}"
+                )
             if identified is not None:
                 raise identified
             if not route.public:
@@ -249,6 +257,26 @@ class API:
             return
         record.status(404)
         exchange.respond(404, list(_NOT_FOUND_HEADERS), _NOT_FOUND_BODY)
+
+    def _unclean(self, exchange: Exchange, record: Record) -> None:
+        """Go's ServeMux before any KES handler: ``*`` is a bare 400, and a path with
+        ``//``, ``.`` or ``..`` elements a 301 to its clean form (nothing runs)."""
+        if exchange.path == "*":
+            record.status(400)
+            exchange.respond(400, [], b"")
+            return
+        location = clean_path(exchange.path)
+        query = exchange.target.partition(b"?")[2]
+        if query:
+            location += "?" + query.decode("latin-1")
+        headers: Headers = [(b"Location", location.encode("utf-8", "replace"))]
+        body = b""
+        if exchange.method == "GET":
+            href = html.escape(location, quote=True)
+            body = f'<a href="{href}">Moved Permanently</a>.\n\n'.encode("utf-8", "replace")
+            headers.append((b"Content-Type", b"text/html; charset=utf-8"))
+        record.status(301)
+        exchange.respond(301, headers, body)
 
     def _log_internal(self, exchange: Exchange, exc: BaseException) -> None:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

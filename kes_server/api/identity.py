@@ -13,8 +13,8 @@ __all__ = ["assign", "describe", "forget", "list_identities", "self_describe"]
 
 
 async def assign(call: Call) -> Reply:
+    """Bind the identity in the path to the policy; a request body is ignored (as KES)."""
     policy, identity = call.args
-    await call.body()
     await call.state.access.assign(policy, identity, call.identity)
     return ok()
 

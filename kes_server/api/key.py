@@ -27,9 +27,9 @@ MAX_BULK = 1000
 
 
 async def create(call: Call) -> Reply:
+    """A new random key; a request body is ignored, as KES ignores it."""
     name = call.args[0]
     validate_name(name, "key")
-    await call.body()
     await call.state.keys.create(name, new_key())
     return ok()
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kes_server.api.call import RouteHandler
 
-__all__ = ["Route", "Router"]
+__all__ = ["Route", "Router", "clean_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,11 @@ class Route:
     def v017_path(self, args: tuple[str, ...]) -> str | None:
         return self.v017.format(*args) if self.v017 is not None else None
 
+    def fits(self, args: tuple[str, ...]) -> bool:
+        """Whether the arguments fit the pattern as Go's ``path.Match`` sees it
+        (a ``*`` never spans a ``/``): KES answers 400 otherwise."""
+        return not args or "/" not in args[-1]
+
 
 class Router:
     """Finds the route of a request (exact paths first, then the longest prefix).
@@ -114,3 +119,27 @@ def _head(path: str) -> str:
     """``/v1/key/create/`` of ``/v1/key/create/my-key``: the first three segments."""
     end = path.find("/", path.find("/", path.find("/", 1) + 1) + 1)
     return path[: end + 1] if end > 0 else path
+
+
+def clean_path(path: str) -> str:
+    """``path`` as Go's ServeMux cleans it before routing (and redirects to, 301).
+
+    Repeated slashes, ``.`` and ``..`` elements go (``..`` above the root
+    stays at the root), a trailing slash stays: ``/v1//key/./create/`` is
+    ``/v1/key/create/``. A path that needs none of this is returned as is.
+    """
+    if "//" not in path and "/." not in path:
+        return path
+    parts: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(segment)
+    cleaned = "/" + "/".join(parts)
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned

@@ -2,16 +2,25 @@
 
 Subscriber and drop metrics and the sibling-worker sync live here, so a
 trace stream is the same whatever transport carries it.
+
+After sending a batch a stream waits ``FLUSH_S`` before taking the next one,
+so under load a subscriber costs one write per ``FLUSH_S`` instead of one per
+request (eight subscribers writing every event cost a third of the server's
+time); the first event after a quiet spell still goes out at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable
 
 from kes_server.api.state import ServerState
 from kes_server.logbus import LogBus, Subscription
 
-__all__ = ["trace_chunks"]
+__all__ = ["FLUSH_S", "trace_chunks"]
+
+#: Shortest time between two writes of one trace stream.
+FLUSH_S = 0.02
 
 
 async def trace_chunks(
@@ -31,6 +40,7 @@ async def trace_chunks(
                 dropped = sub.dropped
             if batch:
                 yield b"".join(batch)
+                await asyncio.sleep(FLUSH_S)
     finally:
         done()
         bus.unsubscribe(sub)

@@ -56,6 +56,7 @@ BAD_PATTERN = "invalid argument: pattern contains invalid character"
 TOO_LARGE = "request body too large"
 NOT_ALLOWED = "Method Not Allowed"
 PAGE_404 = "404 page not found"
+MISMATCH = "request URL path does not match API pattern: "
 BAD_CERT = "invalid client certificate"
 PROXY_HEADER = "X-Tls-Client-Cert"
 #: The answer to bytes llhttp cannot parse as a request (no body at all, as Go's
@@ -621,8 +622,10 @@ def _cases() -> list[Case]:
     )
 
     g = "body size"
-    add("size-import", g, "import body of 1 MiB + 1", POST, I, _padded(MIB + 1), 413, TOO_LARGE)
-    add("size-decrypt", g, "decrypt body of 1 MiB + 1", POST, D, _padded(MIB + 1), 413, TOO_LARGE)
+    add("size-import", g, "import body of 1 MiB + 1", POST, I, _padded(MIB + 1), 400, INVALID_JSON)
+    add(
+        "size-decrypt", g, "decrypt body of 1 MiB + 1", POST, D, _padded(MIB + 1), 400, INVALID_JSON
+    )
     add(
         "size-encrypt",
         g,
@@ -630,10 +633,10 @@ def _cases() -> list[Case]:
         POST,
         E,
         _padded(512 * KIB + 1),
-        413,
-        TOO_LARGE,
+        400,
+        INVALID_JSON,
     )
-    add("size-policy", g, "policy body of 1 MiB + 1", POST, P, _padded(MIB + 1), 413, TOO_LARGE)
+    add("size-policy", g, "policy body of 1 MiB + 1", POST, P, _padded(MIB + 1), 400, INVALID_JSON)
     add(
         "size-chunked",
         g,
@@ -641,8 +644,8 @@ def _cases() -> list[Case]:
         POST,
         D,
         _chunked(_padded(MIB + 1)),
-        413,
-        TOO_LARGE,
+        400,
+        INVALID_JSON,
         headers=((b"Transfer-Encoding", b"chunked"),),
     )
     add(
@@ -652,8 +655,8 @@ def _cases() -> list[Case]:
         POST,
         D,
         b"",
-        413,
-        TOO_LARGE,
+        400,
+        INVALID_JSON,
         headers=((b"Content-Length", str(MIB + 1).encode()),),
     )
     add(
@@ -663,30 +666,27 @@ def _cases() -> list[Case]:
         POST,
         I,
         b"",
-        413,
-        TOO_LARGE,
+        400,
+        INVALID_JSON,
         headers=((b"Content-Length", str(MIB + 1).encode()),),
     )
     add(
         "size-create",
         g,
-        "create (no body allowed) with 10 bytes",
+        "create (takes no body) with 10 bytes: ignored, as KES does",
         POST,
         C + b"bi-body",
         b"x" * 10,
-        413,
-        TOO_LARGE,
+        200,
+        "",
+        json=False,
     )
 
     g = "key name"
     for cid, raw, what, message in (
         ("kn-empty", b"", "empty", "invalid key name"),
         ("kn-long", b"a" * 81, "81 characters", TOO_LONG),
-        ("kn-slash", b"a%2Fb", "`/` (as %2F)", BAD_CHAR),
-        ("kn-dotdot", b"..", "`..`", BAD_CHAR),
-        ("kn-dot", b".", "`.`", BAD_CHAR),
-        ("kn-dotdot-enc", b"%2E%2E", "`..` (as %2E%2E)", BAD_CHAR),
-        ("kn-traversal", b"..%2F..%2Fetc%2Fpasswd", "`../../etc/passwd`", BAD_CHAR),
+        ("kn-slash", b"a%2Fb", "`/` (as %2F)", MISMATCH + "/v1/key/create/*"),
         ("kn-dotfile", b".pykes", "`.pykes` (the store's metadata directory)", BAD_CHAR),
         ("kn-double-enc", b"a%252Fb", "literal `%2F` (double-encoded)", BAD_CHAR),
         ("kn-backslash", b"a%5Cb", "backslash", BAD_CHAR),
@@ -753,8 +753,7 @@ def _cases() -> list[Case]:
     for cid, raw, what, message in (
         ("pn-empty", b"", "empty", "invalid policy name"),
         ("pn-long", b"p" * 81, "81 characters", TOO_LONG),
-        ("pn-slash", b"a%2Fb", "`/` (as %2F)", BAD_CHAR),
-        ("pn-dotdot", b"..", "`..`", BAD_CHAR),
+        ("pn-slash", b"a%2Fb", "`/` (as %2F)", MISMATCH + "/v1/policy/write/*"),
         ("pn-nul", b"%00", "NUL", BAD_CHAR),
         ("pn-accent", b"%C3%A9", "non-ASCII", BAD_CHAR),
     ):
@@ -769,15 +768,13 @@ def _cases() -> list[Case]:
         400,
         BAD_CHAR,
     )
-    add("pn-delete-dotdot", g, "delete: `..`", DELETE, b"/v1/policy/delete/..", b"", 400, BAD_CHAR)
 
     g = "list pattern"
     kl = b"/v1/key/list/"
     for cid, raw, what, message in (
         ("lp-empty", b"", "empty", "invalid argument: pattern is empty"),
         ("lp-long", b"a" * 81, "81 characters", "invalid argument: pattern is too long"),
-        ("lp-dotdot", b"..", "`..`", BAD_PATTERN),
-        ("lp-slash", b"a%2F*", "`/` (as %2F)", BAD_PATTERN),
+        ("lp-slash", b"a%2F*", "`/` (as %2F)", MISMATCH + "/v1/key/list/*"),
         ("lp-question", b"%3F", "`?` alone", BAD_PATTERN),
         ("lp-bracket", b"a[", "unclosed `[`", BAD_PATTERN),
         ("lp-nul", b"a%00*", "NUL", BAD_PATTERN),
@@ -799,16 +796,6 @@ def _cases() -> list[Case]:
         )
 
     g = "identity"
-    add(
-        "id-forget-dotdot",
-        g,
-        "forget `..`",
-        DELETE,
-        b"/v1/identity/forget/..",
-        b"",
-        400,
-        "invalid argument: identity contains invalid character",
-    )
     add(
         "id-forget-nul",
         g,
@@ -878,10 +865,36 @@ def _cases() -> list[Case]:
         ("up-unknown-op", POST, b"/v1/key/rotate/x"),
         ("up-v2", POST, b"/v2/key/create/x"),
         ("up-trace-extra", GET, b"/v1/log/audit/trace/x"),
-        ("up-double-slash", POST, b"/v1//key/create/x"),
-        ("up-asterisk", GET, b"*"),
     ):
         add(cid, g, f"`{raw.decode()}`", method, raw, b"", 404, PAGE_404, json=False)
+
+    g = "unclean path"
+    # Go's ServeMux answers these before KES sees them (nothing runs): a path with
+    # `//`, `.` or `..` elements (after percent-decoding) is redirected (301) to its
+    # clean form, and the target `*` is a bare 400.
+    for cid, method, raw, what in (
+        ("up-dotdot", POST, C + b"..", "key name `..`"),
+        ("up-dot", POST, C + b".", "key name `.`"),
+        ("up-dotdot-enc", POST, C + b"%2E%2E", "key name `..` (as %2E%2E)"),
+        ("up-traversal", POST, C + b"..%2F..%2Fetc%2Fpasswd", "`../../etc/passwd` (as %2F)"),
+        ("up-policy-dotdot", POST, b"/v1/policy/write/..", "policy name `..`"),
+        ("up-delete-dotdot", DELETE, b"/v1/policy/delete/..", "policy delete `..`"),
+        ("up-forget-dotdot", DELETE, b"/v1/identity/forget/..", "identity forget `..`"),
+        ("up-double-slash", POST, b"/v1//key/create/x", "`/v1//key/create/x`"),
+    ):
+        add(cid, g, what, method, raw, b"", 301, "", json=False)
+    add(
+        "up-list-dotdot",
+        g,
+        "list pattern `..` (GET: Go adds a link)",
+        GET,
+        b"/v1/key/list/..",
+        b"",
+        301,
+        '<a href="/v1/key">Moved Permanently</a>.',
+        json=False,
+    )
+    add("up-asterisk", g, "`*`", GET, b"*", b"", 400, "", json=False)
 
     g = "wrong method"
     for cid, method, raw in (
@@ -1079,6 +1092,7 @@ def test_server_is_healthy_after_the_matrix(server: RunningServer, material: Mat
     assert "Traceback" not in logs
     assert "internal error" not in logs
     keys = Path(server.directory / "keys")
+    # bi-body: a create whose (ignored) body is the only thing wrong with it.
     assert sorted(p.name for p in keys.iterdir() if not p.name.startswith(".")) == sorted(
-        [KEY, OTHER]
+        [KEY, OTHER, "bi-body"]
     ), "a bad request created or left a key file"

@@ -49,6 +49,8 @@ _FOLDERS = {
     Namespace.POLICIES: RESERVED_PREFIX + "policies/",
     Namespace.IDENTITIES: RESERVED_PREFIX + "identities/",
 }
+#: Longest AWS error message kept for the error log.
+MAX_MESSAGE = 300
 #: How long ListSecrets may lag behind a change (AWS documents "up to five minutes").
 LIST_LAG_S = 300.0
 
@@ -137,8 +139,9 @@ def classify(code: str, message: str) -> Outcome:
 class AWSRefusal(StoreError):
     """AWS answered with an error (a ``StoreError``: the API answers 502).
 
-    The text is AWS's code and message, with the value we sent redacted in
-    case an answer ever echoes it: it ends up in the error log.
+    The text is AWS's code and message on one line (at most ``MAX_MESSAGE``
+    characters), with the value we sent redacted in case an answer ever
+    echoes it: it ends up in the error log.
     """
 
     def __init__(self, what: str, code: str, message: str, *, sent: str | None = None) -> None:
@@ -146,6 +149,9 @@ class AWSRefusal(StoreError):
         self.outcome = classify(code, message)
         if sent:
             message = message.replace(sent, "<redacted>")
+        message = " ".join(message.split())
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 3] + "..."
         super().__init__(f"aws: {what}: {code}: {message}" if message else f"aws: {what}: {code}")
 
 
@@ -189,8 +195,9 @@ class RecentChanges:
 
 def missing_sdk_message(module: str | None) -> str:
     """The one start-up line when the optional AWS SDK is not installed."""
+    package = (module or "aiobotocore").split(".")[0]
     return (
         "keystore.aws.secretsmanager: the AWS key store needs the AWS SDK "
-        f"(module '{module or 'aiobotocore'}' is missing): install the aws extra, "
+        f"(module '{package}' is missing): install the aws extra, "
         "pip install 'pykes[aws]'"
     )

@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,8 @@ class MotoServer:
 
     port: int
     log_path: Path
+    #: Extra environment for moto, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT=0`` (enforce IAM).
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,7 +98,7 @@ class MotoServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                env={**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT)},
             )
         self.wait_ready()
 
@@ -147,10 +149,12 @@ class MotoServer:
 
 
 @contextlib.contextmanager
-def start_moto(directory: Path, *, start: bool = True) -> Iterator[MotoServer]:
+def start_moto(
+    directory: Path, *, start: bool = True, env: dict[str, str] | None = None
+) -> Iterator[MotoServer]:
     """A moto server on a free port for the block (``start=False``: not started yet)."""
     directory.mkdir(parents=True, exist_ok=True)
-    server = MotoServer(port=free_port(), log_path=directory / "moto.log")
+    server = MotoServer(port=free_port(), log_path=directory / "moto.log", env=env or {})
     try:
         if start:
             server.start()

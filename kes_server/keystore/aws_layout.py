@@ -49,6 +49,8 @@ _FOLDERS = {
     Namespace.POLICIES: RESERVED_PREFIX + "policies/",
     Namespace.IDENTITIES: RESERVED_PREFIX + "identities/",
 }
+#: Remembered changes that trigger dropping the expired ones.
+PRUNE_AT = 1024
 #: Longest AWS error message kept for the error log.
 MAX_MESSAGE = 300
 #: How long ListSecrets may lag behind a change (AWS documents "up to five minutes").
@@ -168,9 +170,22 @@ class RecentChanges:
     def __init__(self, lag_s: float = LIST_LAG_S) -> None:
         self.lag_s = lag_s
         self._changes: dict[tuple[Namespace, str], tuple[bool, float]] = {}
+        self._prune_at = PRUNE_AT
 
     def note(self, ns: Namespace, name: str, present: bool, now: float | None = None) -> None:
-        self._changes[(ns, name)] = (present, time.monotonic() if now is None else now)
+        at = time.monotonic() if now is None else now
+        self._changes[(ns, name)] = (present, at)
+        if len(self._changes) > self._prune_at:  # bounded even if nobody ever lists
+            self._prune(at)
+            self._prune_at = max(PRUNE_AT, 2 * len(self._changes))
+
+    def __len__(self) -> int:
+        """How many changes are remembered."""
+        return len(self._changes)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, (_, t) in self._changes.items() if now - t > self.lag_s]:
+            del self._changes[key]
 
     def correct(self, ns: Namespace, name: str, now: float | None = None) -> None:
         """A read found no ``name``: a remembered "present" is out of date."""
@@ -179,9 +194,7 @@ class RecentChanges:
 
     def apply(self, ns: Namespace, listed: Iterable[str], now: float | None = None) -> list[str]:
         """``listed`` with this server's recent creates added and deletes removed."""
-        at = time.monotonic() if now is None else now
-        for key in [k for k, (_, t) in self._changes.items() if at - t > self.lag_s]:
-            del self._changes[key]
+        self._prune(time.monotonic() if now is None else now)
         names = dict.fromkeys(listed)
         for (space, name), (present, _) in self._changes.items():
             if space is not ns:

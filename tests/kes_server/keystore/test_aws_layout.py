@@ -164,3 +164,12 @@ def test_a_refusal_is_one_bounded_line() -> None:
         "aws: cannot read 'k': 403: <?xml version=\"1.0\"?> <ErrorResponse> <Code>"
     )
     assert len(text) < 400 and text.endswith("...")
+
+
+def test_recent_changes_stay_bounded_without_listings() -> None:
+    recent = RecentChanges(lag_s=10)
+    for i in range(5000):
+        recent.note(Namespace.KEYS, f"k{i}", True, now=float(i))
+    # Only the last lag's worth (plus one pruning batch) is remembered.
+    assert len(recent) <= 1024 + 11
+    assert recent.apply(Namespace.KEYS, [], now=5000.0) == [f"k{i}" for i in range(4990, 5000)]

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from kes_server.core.certs import new_identity
 from kes_server.core.crypto import unseal
@@ -41,7 +42,7 @@ from tests.support.moto import (
     start_moto,
     store_config,
 )
-from tests.support.paths import load_vectors
+from tests.support.paths import VECTORS_DIR, load_vectors
 from tests.support.server import ClientIdentity, RunningServer, start_server
 from tests.support.trace import LiveTrace
 
@@ -184,6 +185,36 @@ async def test_two_servers_racing_for_a_name_have_one_winner(
                     f"/v1/key/decrypt/{name}", json={"ciphertext": enc.json()["ciphertext"]}
                 )
                 assert dec.status_code == 200 and dec.json()["plaintext"] == b64(b"x")
+
+
+async def test_a_kes_v014_config_file_switches_over_and_keeps_every_key(
+    tmp_path: Path, moto_server: MotoServer
+) -> None:
+    """The upstream sample AWS config, only the endpoint pointed at moto (region us-east-2)."""
+    doc = yaml.safe_load((VECTORS_DIR / "configs" / "config_v0.14.0.yml").read_text())
+    for own in ("address", "root", "tls"):  # this test's listener, root and certificate
+        del doc[own]
+    section = doc["keystore"]["aws"]["secretsmanager"]
+    assert section["region"] == "us-east-2" and section["credentials"]["accesskey"] == ""
+    section["endpoint"] = moto_server.endpoint
+    vector = next(v for v in VECTORS if v["expect"] == "ok" and v["format"] == "json")
+    async with secrets_client(moto_server, "us-east-2") as sm:
+        await sm.create_secret(Name="kept", SecretString='{"bytes":"' + vector["key_b64"] + '"}')
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    body = {"ciphertext": vector["ciphertext_b64"], "context": vector["context_b64"] or None}
+    records: list[str] = []
+    with start_server(tmp_path, store="aws", config=doc, env=env) as server:
+        for _ in range(2):  # and again after a restart
+            with server.client() as root:
+                assert key_names(root) == {"kept", "my-key-1", "my-key-2"}
+                dec = root.post("/v1/key/decrypt/kept", json=body)
+                assert dec.status_code == 200 and dec.json()["plaintext"] == vector["plaintext_b64"]
+            async with secrets_client(moto_server, "us-east-2") as sm:
+                records.append((await sm.get_secret_value(SecretId="my-key-1"))["SecretString"])
+                account = [s["Name"] for s in (await sm.list_secrets())["SecretList"]]
+            assert "pykes/policies/my-app-ops" in account
+            server.restart()
+    assert records[0] == records[1]  # the declared key was created once, then kept
 
 
 def _client_identity(directory: Path, name: str) -> ClientIdentity:

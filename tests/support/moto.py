@@ -170,13 +170,15 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
         yield server
 
 
-def secrets_client(moto: MotoServer) -> ClientCreatorContext[SecretsManagerClient]:
+def secrets_client(
+    moto: MotoServer, region: str = REGION
+) -> ClientCreatorContext[SecretsManagerClient]:
     """A Secrets Manager client talking to moto directly, as KES v0.17 (or a person) would."""
     from aiobotocore.session import get_session
 
     return get_session().create_client(
         "secretsmanager",
-        region_name=REGION,
+        region_name=region,
         endpoint_url=moto.endpoint,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,

@@ -145,7 +145,9 @@ def test_recent_changes_cover_the_listing_lag() -> None:
 def test_open_store_names_the_extra_when_the_sdk_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "aiobotocore", None)
+    # As if never installed: the package and any submodule another test already imported.
+    for module in [m for m in sys.modules if m.split(".")[0] == "aiobotocore"] + ["aiobotocore"]:
+        monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.delitem(sys.modules, "kes_server.keystore.aws", raising=False)
     cfg = Config(keystore=AWSStoreConfig(endpoint="https://example.test", region="us-east-1"))
     with pytest.raises(StartupError) as info:

@@ -137,11 +137,11 @@ class AccessControl:
         self.proxies = frozenset(proxies)
         self.policies: dict[str, StoredPolicy] = {}
         self.bindings: dict[str, Binding] = {}
+        #: The config file's entries, while the store was unreachable to take them.
+        self._pending: tuple[dict[str, StoredPolicy], dict[str, Binding]] | None = None
         self._loaded_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._on_error = on_error or (lambda _msg: None)
-        #: The config file's entries, while the store was unreachable to take them.
-        self._pending: tuple[dict[str, StoredPolicy], dict[str, Binding]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def apply_config(self, config: Config) -> None:

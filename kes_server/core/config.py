@@ -135,7 +135,7 @@ class AWSStoreConfig:
 
 @dataclass(frozen=True)
 class RemoteStoreConfig:
-    """A KMS keystore section pykes can parse but not serve (vault, aws, ...)."""
+    """A KMS keystore section pykes can parse but not serve (vault, gcp, ...)."""
 
     kind: str
 

@@ -108,6 +108,19 @@ def _wrap(exc: StoreError, message: str) -> Exception:
     return StoreUnavailable(message)
 
 
+def _from_config(config: Config) -> tuple[dict[str, StoredPolicy], dict[str, Binding]]:
+    """The config file's policies and bindings, as stored (raises for a bad identity)."""
+    now = _now()
+    policies: dict[str, StoredPolicy] = {}
+    bindings: dict[str, Binding] = {}
+    for pc in config.policies:
+        policies[pc.name] = StoredPolicy(pc.policy, now, "config")
+        for identity in pc.identities:
+            check_identity(identity)
+            bindings[identity] = Binding(identity, pc.name, now, "config")
+    return policies, bindings
+
+
 class AccessControl:
     """The authorisation state of one server, backed by the store."""
 
@@ -124,6 +137,8 @@ class AccessControl:
         self.proxies = frozenset(proxies)
         self.policies: dict[str, StoredPolicy] = {}
         self.bindings: dict[str, Binding] = {}
+        #: The config file's entries, while the store was unreachable to take them.
+        self._pending: tuple[dict[str, StoredPolicy], dict[str, Binding]] | None = None
         self._loaded_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._on_error = on_error or (lambda _msg: None)
@@ -131,20 +146,32 @@ class AccessControl:
 
     # ------------------------------------------------------------------ lifecycle
     async def apply_config(self, config: Config) -> None:
-        """Write the config file's policies and bindings into the store, then load."""
-        now = _now()
-        for pc in config.policies:
-            await self.store.put(
-                Namespace.POLICIES, pc.name, StoredPolicy(pc.policy, now, "config").encode()
+        """Write the config file's policies and bindings into the store, then load.
+
+        A store that cannot be reached at all does not stop the start: the
+        server enforces the file's policies meanwhile and the refresh loop
+        writes them and loads the store's as soon as it answers (KES itself
+        starts without contacting a remote store). Any other store error does.
+        """
+        policies, bindings = _from_config(config)
+        try:
+            await self._store_all(policies, bindings)
+            await self.reload()
+        except StoreUnreachable as exc:
+            self.policies, self.bindings = policies, bindings
+            self._pending = (policies, bindings)
+            self._on_error(
+                "keystore: not reachable at start, enforcing the config file's policies "
+                f"until it is: {exc}"
             )
-            for identity in pc.identities:
-                check_identity(identity)
-                await self.store.put(
-                    Namespace.IDENTITIES,
-                    identity,
-                    Binding(identity, pc.name, now, "config").encode(),
-                )
-        await self.reload()
+
+    async def _store_all(
+        self, policies: dict[str, StoredPolicy], bindings: dict[str, Binding]
+    ) -> None:
+        for name, stored in policies.items():
+            await self.store.put(Namespace.POLICIES, name, stored.encode())
+        for identity, binding in bindings.items():
+            await self.store.put(Namespace.IDENTITIES, identity, binding.encode())
 
     async def reload(self) -> None:
         """Re-read every policy and binding from the store."""
@@ -178,6 +205,9 @@ class AccessControl:
         while True:
             await asyncio.sleep(REFRESH_S)
             try:
+                if self._pending is not None:
+                    await self._store_all(*self._pending)
+                    self._pending = None
                 await self.reload()
             except StoreError as exc:
                 self._on_error(f"keystore: failed to refresh policies: {exc}")

@@ -201,7 +201,7 @@ def _run_workers(
 
     if cfg.keystore is None:
         _fail(
-            "--workers needs a shared key store (keystore.fs or keystore.etcd); "
+            "--workers needs a shared key store (keystore.fs, keystore.etcd or keystore.aws); "
             "the in-memory store would differ per worker"
         )
 

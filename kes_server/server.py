@@ -23,6 +23,7 @@ from kes_server.access import AccessControl
 from kes_server.api import create_api
 from kes_server.api.state import ServerState
 from kes_server.core.config import (
+    AWSStoreConfig,
     Config,
     EtcdStoreConfig,
     FSStoreConfig,
@@ -32,6 +33,7 @@ from kes_server.core.crypto import new_key
 from kes_server.core.errors import ConfigError, KeyExists
 from kes_server.core.names import validate_name
 from kes_server.keys import KeyManager
+from kes_server.keystore.aws_layout import missing_sdk_message
 from kes_server.keystore.base import Store, StoreError
 from kes_server.keystore.fs import FSStore
 from kes_server.keystore.memory import MemoryStore
@@ -70,10 +72,16 @@ def open_store(cfg: Config, say: Callable[[str], None] = lambda _s: None) -> Sto
             return EtcdStore.from_config(ks)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise StartupError(f"keystore.etcd: {exc}") from exc
+    if isinstance(ks, AWSStoreConfig):
+        try:  # the AWS SDK is the optional 'aws' extra
+            from kes_server.keystore.aws import AWSSecretsManagerStore
+        except ModuleNotFoundError as exc:
+            raise StartupError(missing_sdk_message(exc.name)) from exc
+        return AWSSecretsManagerStore(ks)
     if isinstance(ks, RemoteStoreConfig):
         raise StartupError(
             f"keystore.{ks.kind}: this key store is not supported by pykes "
-            "(supported: in-memory, fs, etcd)"
+            "(supported: in-memory, fs, etcd, aws)"
         )
     raise StartupError("keystore: unknown key store")
 
@@ -197,7 +205,9 @@ def banner(cfg: Config, store: Store, *, client_cert: str = "", client_key: str 
         else "off   [ any client can connect but policies still apply ]"
     )
     keys = (
-        f"{store.kind.capitalize()}: {store.location}" if store.kind != "in-memory" else "In Memory"
+        f"{store.kind[:1].upper()}{store.kind[1:]}: {store.location}"
+        if store.kind != "in-memory"
+        else "In Memory"
     )
     lines = [
         f"Endpoint: {endpoints[0]}",

@@ -10,6 +10,9 @@ from hypothesis import settings
 
 from tests.support.server import RunningServer, start_server
 
+# The session-wide moto server fixture (AWS Secrets Manager tests).
+pytest_plugins = ["tests.support.moto"]
+
 # CI must not turn red on a random example no developer saw: derandomize there
 # (the same examples every run); locally each run explores new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -29,6 +30,7 @@ from kes_server.core.policy import Policy
 
 __all__ = [
     "DEFAULT_ADDRESS",
+    "AWSStoreConfig",
     "CacheConfig",
     "Config",
     "EtcdStoreConfig",
@@ -49,7 +51,6 @@ DEFAULT_ADDRESS = "0.0.0.0:7373"
 REMOTE_KEYSTORES: dict[str, tuple[str, ...]] = {
     "vault": ("endpoint",),
     "fortanix": ("sdkms", "endpoint"),
-    "aws": ("secretsmanager", "endpoint"),
     "gemalto": ("keysecure", "endpoint"),
     "gcp": ("secretmanager", "project_id"),
     "azure": ("keyvault", "endpoint"),
@@ -116,13 +117,30 @@ class EtcdStoreConfig:
 
 
 @dataclass(frozen=True)
+class AWSStoreConfig:
+    """``keystore.aws.secretsmanager``: KES v0.17's fields, validated.
+
+    No credentials means the AWS SDK's default chain (environment, shared
+    files, container or instance role). The secret parts stay out of
+    ``repr`` so a config can never print them.
+    """
+
+    endpoint: str
+    region: str
+    kms_key: str = ""
+    access_key: str = ""
+    secret_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class RemoteStoreConfig:
-    """A KMS keystore section pykes can parse but not serve (vault, aws, ...)."""
+    """A KMS keystore section pykes can parse but not serve (vault, gcp, ...)."""
 
     kind: str
 
 
-StoreConfig = FSStoreConfig | EtcdStoreConfig | RemoteStoreConfig | None
+StoreConfig = FSStoreConfig | EtcdStoreConfig | AWSStoreConfig | RemoteStoreConfig | None
 
 
 @dataclass(frozen=True)
@@ -439,7 +457,7 @@ def _dig(section: Any, path: tuple[str, ...]) -> Any:
 
 
 def _parse_keystore(r: _Reader, raw: Any, path: str = "keystore") -> StoreConfig:
-    kinds = {"fs", "etcd", "mem", *REMOTE_KEYSTORES}
+    kinds = {"fs", "etcd", "mem", "aws", *REMOTE_KEYSTORES}
     section = r.mapping(raw, path, kinds)
     chosen: list[StoreConfig] = []
     if "fs" in section:
@@ -449,6 +467,10 @@ def _parse_keystore(r: _Reader, raw: Any, path: str = "keystore") -> StoreConfig
             chosen.append(FSStoreConfig(path=fs_path))
     if "etcd" in section:
         chosen.append(_parse_etcd(r, section["etcd"], f"{path}.etcd"))
+    if "aws" in section:
+        aws = _parse_aws(r, section["aws"], f"{path}.aws")
+        if aws is not None:
+            chosen.append(aws)
     for kind, marker in REMOTE_KEYSTORES.items():
         if kind in section and r.string(_dig(section[kind], marker), f"{path}.{kind}").strip():
             chosen.append(RemoteStoreConfig(kind=kind))
@@ -475,6 +497,75 @@ def _parse_etcd(r: _Reader, raw: Any, path: str) -> EtcdStoreConfig:
         cert=r.string(tls.get("cert"), f"{path}.tls.cert").strip(),
         key=r.string(tls.get("key"), f"{path}.tls.key").strip(),
     )
+
+
+def _parse_aws(r: _Reader, raw: Any, path: str) -> AWSStoreConfig | None:
+    """The AWS Secrets Manager store; None when its section is empty (as in KES).
+
+    KES selects this store when ``endpoint`` is set. A section that sets
+    other fields but no endpoint is refused: KES would silently fall back to
+    the in-memory store and lose every key at the next restart.
+    """
+    aws = r.mapping(raw, path, {"secretsmanager"})
+    sm_path = f"{path}.secretsmanager"
+    sm = r.mapping(
+        aws.get("secretsmanager"), sm_path, {"endpoint", "region", "kmskey", "credentials"}
+    )
+    creds_path = f"{sm_path}.credentials"
+    creds = r.mapping(sm.get("credentials"), creds_path, {"accesskey", "secretkey", "token"})
+    endpoint = r.string(sm.get("endpoint"), f"{sm_path}.endpoint").strip()
+    region = r.string(sm.get("region"), f"{sm_path}.region").strip()
+    kms_key = r.string(sm.get("kmskey"), f"{sm_path}.kmskey").strip()
+    access_key = r.string(creds.get("accesskey"), f"{creds_path}.accesskey").strip()
+    secret_key = r.string(creds.get("secretkey"), f"{creds_path}.secretkey").strip()
+    token = r.string(creds.get("token"), f"{creds_path}.token").strip()
+    if not endpoint:
+        if region or kms_key or access_key or secret_key or token:
+            raise ConfigError(
+                f"{sm_path}.endpoint", "required when the AWS key store is configured"
+            )
+        return None
+    try:
+        endpoint = _aws_endpoint_url(endpoint)
+    except ValueError as exc:
+        raise ConfigError(f"{sm_path}.endpoint", str(exc)) from None
+    if not region:
+        raise ConfigError(f"{sm_path}.region", "required (e.g. us-east-2)")
+    if bool(access_key) != bool(secret_key):
+        missing = "secretkey" if access_key else "accesskey"
+        raise ConfigError(f"{creds_path}.{missing}", "accesskey and secretkey must be set together")
+    if token and not access_key:
+        raise ConfigError(f"{creds_path}.token", "a session token needs accesskey and secretkey")
+    return AWSStoreConfig(
+        endpoint=endpoint,
+        region=region,
+        kms_key=kms_key,
+        access_key=access_key,
+        secret_key=secret_key,
+        session_token=token,
+    )
+
+
+def _aws_endpoint_url(text: str) -> str:
+    """A KES endpoint (``secretsmanager.us-east-2.amazonaws.com`` or a URL) as a URL.
+
+    Without a scheme https is meant, as in KES (the AWS SDK adds it). Raises
+    ValueError for anything that is not ``http(s)://host[:port]``.
+    """
+    raw = text if "://" in text else "https://" + text
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # validates the port
+    except ValueError:
+        raise ValueError(f"invalid endpoint {text!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"invalid endpoint {text!r} (want e.g. secretsmanager.<region>.amazonaws.com)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"invalid endpoint {text!r}: only scheme, host and port are allowed")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def load_config(text: bytes | str, environ: Mapping[str, str] | None = None) -> Config:

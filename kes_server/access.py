@@ -159,6 +159,7 @@ class AccessControl:
             await self.reload()
         except StoreUnreachable as exc:
             self.policies, self.bindings = policies, bindings
+            self._changed()
             self._pending = (policies, bindings)
             self._on_error(
                 "keystore: not reachable at start, enforcing the config file's policies "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -291,6 +292,9 @@ async def run(
     def on_tls_error(peer: str, reason: str) -> None:
         state.log_error(f"http: TLS handshake error from {peer}: {reason}")
 
+    # Everything built so far lives as long as the process: keep it out of the
+    # garbage collector's full passes, which otherwise pause every request.
+    gc.freeze()
     limits = Limits(idle_timeout_s=keep_alive_s, header_timeout_s=header_timeout_s)
     server = HTTPServer(api, ssl_ctx, limits, on_tls_error=on_tls_error)
     state.keys.start()

@@ -47,12 +47,16 @@ class Console(Protocol):
     #: ``--read-only``: every mutating action is hidden.
     read_only: bool
     directory: Directory
+    #: False until identities and policies were read once.
+    directory_loaded: bool
     audit: EventStore[AuditRow]
     errors: EventStore[ErrorRow]
     header: HeaderInfo
     trace_signal: Signal[TraceBatch]
     header_signal: Signal[HeaderInfo]
     directory_signal: Signal[Directory]
+    #: Keys were created, imported or deleted (seen on the audit trace).
+    keys_signal: Signal[int]
 
     def refresh_directory(self) -> None:
         """Reload identities and policies in the background (after a change)."""

@@ -6,7 +6,13 @@ unit-tested in microseconds and reused by the screenshot script.
 """
 
 from kes_tui.model.buffer import DEFAULT_CAPACITY, EventStore, RateMeter
-from kes_tui.model.connection import HeaderInfo, StreamState, backoff_s, format_uptime
+from kes_tui.model.connection import (
+    HeaderInfo,
+    StreamState,
+    backoff_s,
+    denied_backoff_s,
+    format_uptime,
+)
 from kes_tui.model.directory import (
     OPERATIONS,
     Directory,
@@ -19,23 +25,44 @@ from kes_tui.model.events import (
     AuditRow,
     ErrorRow,
     Row,
+    audit_gap,
     audit_row,
+    error_gap,
     error_row,
     format_latency,
     format_time,
+    gap_text,
     short_identity,
     status_class,
 )
-from kes_tui.model.filter import FIELDS, Filter, FilterError, match_name, parse_filter
+from kes_tui.model.filter import (
+    FIELD_NAMES,
+    FIELDS,
+    Filter,
+    FilterError,
+    match_name,
+    parse_filter,
+)
 from kes_tui.model.keys import KEY_BYTES, parse_key_material
-from kes_tui.model.metrics import MetricsHistory, Sample, format_duration, parse_metrics, quantile
+from kes_tui.model.metrics import (
+    BucketRange,
+    MetricsHistory,
+    Sample,
+    format_duration,
+    latency_percentiles,
+    parse_metrics,
+    quantile_bucket,
+)
+from kes_tui.model.own import OwnRequests
 
 __all__ = [
     "DEFAULT_CAPACITY",
     "FIELDS",
+    "FIELD_NAMES",
     "KEY_BYTES",
     "OPERATIONS",
     "AuditRow",
+    "BucketRange",
     "Directory",
     "ErrorRow",
     "EventStore",
@@ -45,24 +72,30 @@ __all__ = [
     "MatrixRow",
     "MetricsHistory",
     "Operation",
+    "OwnRequests",
     "RateMeter",
     "Row",
     "Sample",
     "StreamState",
     "Verdict",
+    "audit_gap",
     "audit_row",
     "backoff_s",
+    "denied_backoff_s",
+    "error_gap",
     "error_row",
     "format_duration",
     "format_latency",
     "format_time",
     "format_uptime",
+    "gap_text",
+    "latency_percentiles",
     "match_name",
     "parse_filter",
     "parse_key_material",
     "parse_metrics",
     "policy_matrix",
-    "quantile",
+    "quantile_bucket",
     "short_identity",
     "status_class",
 ]

@@ -53,11 +53,15 @@ class ConsoleScreen(Screen[None]):
 
     def _header_changed(self, info: HeaderInfo) -> None:
         self.query_one(ConsoleHeader).info = info
+        self.header_changed(info)
+
+    def header_changed(self, info: HeaderInfo) -> None:
+        """The connection state changed: screens with an empty state update it."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide mutating actions in read-only mode (their keys vanish from the footer)."""
+        """Hide mutating actions in read-only mode: no key, no footer entry, no dialog."""
         if action in self.MUTATING and self.console.read_only:
-            return None
+            return False
         return True
 
     @on(Worker.StateChanged)

@@ -13,11 +13,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from kes_tui.model import Directory, match_name
+from kes_server.core.names import is_identity
+from kes_tui.model import Directory, HeaderInfo, match_name
 from kes_tui.screens.base import ConsoleScreen
 from kes_tui.screens.modals import ConfirmScreen, Field, FormScreen
+from kes_tui.widgets import EmptyState
 
-__all__ = ["IdentitiesScreen"]
+__all__ = ["IdentitiesScreen", "check_identity"]
+
+#: Hex digits of an identity shown on a narrow terminal (the status line has all 64).
+NARROW_IDENTITY = 16
+
+
+def check_identity(value: str) -> str:
+    """What is wrong with a typed identity ("" if nothing): KES wants 64 lowercase hex."""
+    value = value.strip()
+    if is_identity(value):
+        return ""
+    if is_identity(value.lower()):
+        return "use lowercase hex digits (identities are compared as written)"
+    return f"expected 64 lowercase hex digits, got {len(value)} characters"
 
 
 class IdentitiesScreen(ConsoleScreen):
@@ -26,21 +41,29 @@ class IdentitiesScreen(ConsoleScreen):
     | Key | Action |
     | :- | :- |
     | `/` | Filter by identity prefix, name or policy. |
-    | `a` | Assign a policy to an identity (the selected one by default). |
+    | `a` | Assign a policy to the selected identity. |
+    | `n` | Assign a policy to another identity (typed or pasted). |
     | `f` | Forget the selected identity (asks first). |
     | `r` | Reload. |
+    | `escape` | Clear the filter. |
+
+    Root is shown first but cannot be assigned or forgotten: with root
+    selected, `a` and `f` are not offered (`n` still is).
     """
 
     MODE = "identities"
-    MUTATING = frozenset({"assign", "forget"})
+    MUTATING = frozenset({"assign", "assign_new", "forget"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("a", "assign", "Assign"),
+        Binding("n", "assign_new", "Assign new"),
         Binding("f", "forget", "Forget"),
         Binding("r", "reload", "Reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     DEFAULT_CSS = """
     IdentitiesScreen {
+        & #identities_table.-empty { height: auto; }
         & #identities_filter { height: 1; border: none; padding: 0 1; background: $panel; }
         & #identities_status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     }
@@ -49,6 +72,7 @@ class IdentitiesScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ filter: identity prefix, name or policy", id="identities_filter")
         yield DataTable[str](id="identities_table", cursor_type="row", zebra_stripes=True)
+        yield EmptyState(id="identities_empty")
         yield Static(id="identities_status")
 
     @property
@@ -62,6 +86,22 @@ class IdentitiesScreen(ConsoleScreen):
         self.show_directory(self.console.directory)
         self.table.focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Root is never assigned or forgotten: with it selected, the keys are not offered."""
+        if action in ("assign", "forget") and self._root_selected():
+            return False
+        return super().check_action(action, parameters)
+
+    def _root_selected(self) -> bool:
+        root = self.console.directory.root_identity
+        return bool(root) and self.selected == root
+
+    def on_resize(self) -> None:
+        self.show_directory(self.console.directory)
+
+    def header_changed(self, info: HeaderInfo) -> None:
+        self.show_directory(self.console.directory)
+
     def show_directory(self, directory: Directory) -> None:
         """Redraw the table from a directory snapshot."""
         query = self.query_one("#identities_filter", Input).value
@@ -69,19 +109,59 @@ class IdentitiesScreen(ConsoleScreen):
         rows = sorted(directory.identities.items(), key=lambda item: (item[1], item[0]))
         if directory.root_identity:
             rows.insert(0, (directory.root_identity, "(root: every API)"))
+        narrow = self.has_class("-narrow")
         table = self.table
+        selected = self.selected
         table.clear()
         shown = 0
         for identity, policy in rows:
             name = names.get(identity, "")
             if not any(match_name(query, v) for v in (identity, name, policy)):
                 continue
-            table.add_row(identity, name or "-", policy, key=identity)
+            label = identity[:NARROW_IDENTITY] + "…" if narrow else identity
+            table.add_row(label, name or "-", policy, key=identity)
+            if identity == selected:
+                table.move_cursor(row=shown)
             shown += 1
-        status = f"{shown} of {len(rows)} identities"
+        table.set_class(not shown, "-empty")
+        self.query_one(EmptyState).say(
+            "" if shown else self._empty_text(directory, query, len(rows))
+        )
+        self._update_status()
+
+    def _empty_text(self, directory: Directory, query: str, total: int) -> str:
+        header = self.console.header
+        if total:
+            return f"no identities match {query!r} ({total} hidden) · escape clears the filter"
+        if header.problem and not self.console.directory_loaded:
+            return f"not connected: {header.problem}"
+        if directory.problems:
+            return "cannot list identities: " + "; ".join(directory.problems)
+        if not self.console.directory_loaded:
+            return "loading…" if self.console.client is not None else "no server"
+        hint = "" if self.console.read_only else " · a assigns a policy to an identity"
+        return f"no identity has a policy yet (root is never listed){hint}"
+
+    def _update_status(self) -> None:
+        directory = self.console.directory
+        total = len(directory.identities) + bool(directory.root_identity)
+        status = f"{self.table.row_count} of {total} identities"
+        if self.selected and self.has_class("-narrow"):
+            status = f"{self.selected}  ·  {status}"
         if directory.problems:
             status += "  ·  incomplete: " + "; ".join(directory.problems)
         self.query_one("#identities_status", Static).update(status)
+
+    @on(DataTable.RowHighlighted, "#identities_table")
+    def _row_highlighted(self) -> None:
+        self.refresh_bindings()  # assign/forget come and go with root
+        self._update_status()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#identities_filter", Input)
+        if field.value:
+            field.value = ""
+        self.table.focus()
 
     @on(Input.Changed, "#identities_filter")
     def _filter_changed(self) -> None:
@@ -104,18 +184,34 @@ class IdentitiesScreen(ConsoleScreen):
             return None
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
+    def action_assign(self) -> None:
+        """Assign a policy to the selected identity (never root)."""
+        if not self._root_selected():
+            self._assign(self.selected or "")
+
+    def action_assign_new(self) -> None:
+        """Assign a policy to an identity typed in (one no policy knows yet)."""
+        self._assign("")
+
     @work(group="identity-change", exit_on_error=False, description="assign policy")
-    async def action_assign(self) -> None:
-        selected = self.selected or ""
-        if selected == self.console.directory.root_identity:
-            selected = ""
+    async def _assign(self, selected: str) -> None:
         policies = ", ".join(sorted(self.console.directory.policies)) or "none known"
         answer = await self.app.push_screen_wait(
             FormScreen(
                 "Assign policy",
                 [
-                    Field("identity", "Identity (64 hex digits)", value=selected),
-                    Field("policy", f"Policy ({policies})", value=self._policy_of(selected)),
+                    Field(
+                        "identity",
+                        "Identity (64 hex digits: kes identity of CERT)",
+                        value=selected,
+                        check=check_identity,
+                    ),
+                    Field(
+                        "policy",
+                        f"Policy ({policies})",
+                        value=self._policy_of(selected),
+                        check=self._check_policy,
+                    ),
                 ],
                 submit="Assign",
             )
@@ -128,6 +224,14 @@ class IdentitiesScreen(ConsoleScreen):
         self.notify(f"Assigned policy {policy!r} to {identity[:12]}…", title="Identities")
         self.console.refresh_directory()
 
+    def _check_policy(self, value: str) -> str:
+        if not value.strip():
+            return "name the policy to assign"
+        policies = self.console.directory.policies
+        if self.console.directory_loaded and policies and value.strip() not in policies:
+            return f"no policy {value.strip()!r} (known: {', '.join(sorted(policies))})"
+        return ""
+
     def _policy_of(self, identity: str) -> str:
         return self.console.directory.identities.get(identity, "")
 
@@ -135,7 +239,7 @@ class IdentitiesScreen(ConsoleScreen):
     async def action_forget(self) -> None:
         identity = self.selected
         client = self.console.client
-        if identity is None or client is None:
+        if identity is None or client is None or self._root_selected():
             return
         policy = self._policy_of(identity) or "no policy"
         confirmed = await self.app.push_screen_wait(

@@ -15,12 +15,32 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from kes_client import KeyInfo
-from kes_tui.model import match_name, parse_key_material
+from kes_client import KeyInfo, NotAllowed, TransportError
+from kes_server.core.errors import InvalidArgument
+from kes_server.core.names import validate_name
+from kes_tui.model import HeaderInfo, match_name, parse_key_material
 from kes_tui.screens.base import ConsoleScreen
 from kes_tui.screens.modals import ConfirmScreen, Field, FormScreen
+from kes_tui.widgets import EmptyState
 
 __all__ = ["KeysScreen"]
+
+
+def check_key_name(value: str) -> str:
+    """The server's own name rule, checked before a round trip (empty: fine)."""
+    try:
+        validate_name(value.strip(), "key")
+    except InvalidArgument as exc:
+        return f"{exc} (letters, digits, - and _; at most 80)"
+    return ""
+
+
+def check_key_material(value: str) -> str:
+    try:
+        parse_key_material(value)
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 class KeysScreen(ConsoleScreen):
@@ -34,6 +54,10 @@ class KeysScreen(ConsoleScreen):
     | `d` | Delete the selected key (asks, naming the key). |
     | `t` | Test: generate a data key and decrypt it. |
     | `r` | Reload the list. |
+    | `escape` | Clear the filter. |
+
+    The list reloads by itself when the audit trace shows a key created,
+    imported or deleted by anyone.
     """
 
     MODE = "keys"
@@ -45,9 +69,11 @@ class KeysScreen(ConsoleScreen):
         Binding("d", "delete", "Delete"),
         Binding("t", "test", "Test"),
         Binding("r", "reload", "Reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     DEFAULT_CSS = """
     KeysScreen {
+        & #keys_table.-empty { height: auto; }
         & #keys_filter { height: 1; border: none; padding: 0 1; background: $panel; }
         & #keys_status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     }
@@ -56,10 +82,15 @@ class KeysScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.keys: list[KeyInfo] = []
+        #: False until the list was read once; ``problem`` says why it could not be.
+        self.loaded = False
+        self.problem = ""
+        self._offline = False
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="/ filter keys: substring or glob (app-*)", id="keys_filter")
         yield DataTable[str](id="keys_table", cursor_type="row", zebra_stripes=True)
+        yield EmptyState(id="keys_empty")
         yield Static(id="keys_status")
 
     @property
@@ -70,7 +101,12 @@ class KeysScreen(ConsoleScreen):
         super().on_mount()
         self.table.add_columns("name", "created at", "created by")
         self.table.focus()
+        self.console.keys_signal.subscribe(self, lambda _changes: self.action_reload())
         self.action_reload()
+
+    def header_changed(self, info: HeaderInfo) -> None:
+        if self._offline and not info.problem:
+            self.action_reload()  # the connection is back
 
     # ------------------------------------------------------------ list
     def show_keys(self, keys: list[KeyInfo]) -> None:
@@ -89,6 +125,25 @@ class KeysScreen(ConsoleScreen):
         if self.console.read_only:
             status += "  ·  read-only"
         self.query_one("#keys_status", Static).update(status)
+        table.set_class(not shown, "-empty")
+        self.query_one(EmptyState).say("" if shown else self._empty_text(query))
+
+    def _empty_text(self, query: str) -> str:
+        if self.problem:
+            return self.problem
+        if not self.loaded:
+            return "loading…" if self.console.client is not None else "no server"
+        if self.keys:
+            return f"no keys match {query!r} ({len(self.keys)} hidden) · escape clears the filter"
+        if self.console.read_only:
+            return "no keys on this server yet"
+        return "no keys on this server yet · n creates one, i imports one"
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#keys_filter", Input)
+        if field.value:
+            field.value = ""
+        self.table.focus()
 
     @on(Input.Changed, "#keys_filter")
     def _filter_changed(self) -> None:
@@ -114,18 +169,30 @@ class KeysScreen(ConsoleScreen):
         if client is None:
             self._render_table()
             return
-        self.show_keys(await client.list_keys("*"))
+        try:
+            keys = await client.list_keys("*")
+        except NotAllowed as exc:
+            self.problem = f"listing keys is prohibited by your policy ({exc})"
+        except TransportError as exc:
+            self.problem, self._offline = f"not connected: {exc.reason}", True
+        else:
+            self.problem, self._offline, self.loaded = "", False, True
+            self.show_keys(keys)
+            return
+        self._render_table()
 
     # ------------------------------------------------------------ actions
     @work(group="key-change", exit_on_error=False, description="create key")
     async def action_create(self) -> None:
         answer = await self.app.push_screen_wait(
             FormScreen(
-                "Create key", [Field("name", "Key name", placeholder="my-key")], submit="Create"
+                "Create key",
+                [Field("name", "Key name", placeholder="my-key", check=check_key_name)],
+                submit="Create",
             )
         )
         client = self.console.client
-        if not answer or not answer["name"].strip() or client is None:
+        if not answer or client is None:
             return
         name = answer["name"].strip()
         await client.create_key(name)
@@ -138,8 +205,13 @@ class KeysScreen(ConsoleScreen):
             FormScreen(
                 "Import key",
                 [
-                    Field("name", "Key name", placeholder="my-key"),
-                    Field("key", "Key (64 hex digits or base64 of 32 bytes)", password=True),
+                    Field("name", "Key name", placeholder="my-key", check=check_key_name),
+                    Field(
+                        "key",
+                        "Key (64 hex digits or base64 of 32 bytes)",
+                        password=True,
+                        check=check_key_material,
+                    ),
                 ],
                 submit="Import",
             )
@@ -148,12 +220,7 @@ class KeysScreen(ConsoleScreen):
         if not answer or client is None:
             return
         name = answer["name"].strip()
-        try:
-            material = parse_key_material(answer["key"])
-        except ValueError as exc:
-            self.notify(f"Not imported: {exc}", title="Import key", severity="error")
-            return
-        await client.import_key(name, material)
+        await client.import_key(name, parse_key_material(answer["key"]))
         self.notify(f"Imported key {name!r}", title="Keys")
         self.action_reload()
 

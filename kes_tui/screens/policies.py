@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kes_tui.model import Directory, policy_matrix, short_identity
+from kes_tui.model import Directory, HeaderInfo, policy_matrix, short_identity
 from kes_tui.screens.base import ConsoleScreen
-from kes_tui.widgets import PolicyMatrix
+from kes_tui.widgets import EmptyState, PolicyMatrix
 
 __all__ = ["PoliciesScreen", "policy_text"]
 
@@ -65,6 +65,8 @@ class PoliciesScreen(ConsoleScreen):
     DEFAULT_CSS = """
     PoliciesScreen {
         & #policies_left { width: 30; border-right: wide $panel; }
+        &.-narrow #policies_left { width: 22; }
+        & #matrix.-empty { height: auto; }
         & #policy_list { height: 1fr; max-height: 40%; }
         & #policy_detail { height: 1fr; padding: 0 1; }
         & #matrix_name { height: 1; border: none; padding: 0 1; background: $panel; }
@@ -91,6 +93,7 @@ class PoliciesScreen(ConsoleScreen):
                 )
                 yield Input(self.key_name, placeholder="key name or pattern", id="matrix_name")
                 yield PolicyMatrix(id="matrix")
+                yield EmptyState(id="matrix_empty")
                 yield Static(id="verdict")
 
     def on_mount(self) -> None:
@@ -114,17 +117,37 @@ class PoliciesScreen(ConsoleScreen):
                 Text("Incomplete: " + "; ".join(directory.problems), "yellow")
             )
 
+    def header_changed(self, info: HeaderInfo) -> None:
+        self._show_matrix()
+
     def _show_policy(self) -> None:
         options = self.query_one("#policy_list", OptionList)
         directory = self.console.directory
-        body = Text("no policies", "dim")
+        body = Text("no policies" if self.console.directory_loaded else "loading…", "dim")
         if options.highlighted is not None and options.option_count:
             option = options.get_option_at_index(options.highlighted)
             body = policy_text(directory, str(option.id))
         self.query_one("#policy_text", Static).update(body)
 
     def _show_matrix(self) -> None:
-        self.query_one(PolicyMatrix).show(policy_matrix(self.console.directory, self.key_name))
+        rows = policy_matrix(self.console.directory, self.key_name)
+        matrix = self.query_one(PolicyMatrix)
+        matrix.show(rows)
+        matrix.set_class(not rows, "-empty")
+        self.query_one(EmptyState).say("" if rows else self._empty_text())
+
+    def _empty_text(self) -> str:
+        console = self.console
+        if console.header.problem and not console.directory_loaded:
+            return f"not connected: {console.header.problem}"
+        if console.directory.problems:
+            return "cannot show the matrix: " + "; ".join(console.directory.problems)
+        if not console.directory_loaded:
+            return "loading…" if console.client is not None else "no server"
+        return (
+            "no identities to show: only root can see root, and no identity has a policy "
+            "yet (Identities screen: a assigns one)"
+        )
 
     @on(OptionList.OptionHighlighted, "#policy_list")
     def _policy_highlighted(self) -> None:

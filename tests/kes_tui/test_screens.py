@@ -146,12 +146,14 @@ async def test_read_only_hides_mutations(app_factory: AppFactory) -> None:
         await pilot.press("d")
         await pilot.pause(0.2)
         assert app.screen is screen  # no dialog opened
-        assert screen.check_action("create", ()) is None
+        assert screen.check_action("create", ()) is False
         assert screen.check_action("test", ()) is True
-        footer_keys = {b.action for _, b, enabled, _ in screen.active_bindings.values() if enabled}
+        # hidden, not shown dimmed: the footer does not list them at all
+        footer_keys = {b.action for _, b, _, _ in screen.active_bindings.values()}
         assert "create" not in footer_keys and "delete" not in footer_keys
+        assert "test" in footer_keys
         await pilot.press("5")
-        assert app.screen.check_action("forget", ()) is None
+        assert app.screen.check_action("forget", ()) is False
 
 
 async def test_policies_matrix_and_detail(
@@ -200,7 +202,13 @@ async def test_identities_assign_and_forget(
         screen = app.screen
         assert isinstance(screen, IdentitiesScreen)
         await wait_for(pilot, lambda: policy in app.directory.policies)
-        await pilot.press("a")
+        # root is selected: it cannot be assigned or forgotten, so neither is offered
+        assert screen.selected == kes_server.root_identity
+        assert screen.check_action("assign", ()) is False
+        assert screen.check_action("forget", ()) is False
+        await pilot.press("a", "f")
+        assert app.screen is screen
+        await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         form = app.screen
         form.query_one("#field_identity", Input).value = who.identity

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kes_tui.app import KesApp
+from kes_tui.model import AuditRow
 from kes_tui.screens import AuditScreen, ErrorScreen
 from kes_tui.widgets import DetailPane, EventLog
 from tests.kes_tui import data
@@ -67,7 +68,7 @@ async def test_wide_terminal_pane_beside_the_list_with_full_identity() -> None:
         assert pane.region.y >= 2  # below the header and the screen bar
         assert screen_lines(app)[0].lstrip().startswith("KES")
         row = log.selected
-        assert row is not None
+        assert isinstance(row, AuditRow)
         assert row.identity in "".join(text(app).split())  # all 64 hex digits
         await pilot.press("tab")
         assert pane.has_focus

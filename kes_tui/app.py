@@ -47,6 +47,7 @@ from kes_tui.model import (
     gap_text,
 )
 from kes_tui.screens import (
+    NARROW_COLUMNS,
     AuditScreen,
     ErrorScreen,
     HelpScreen,
@@ -143,7 +144,7 @@ class KesApp(App[None]):
     DEFAULT_MODE = "audit"
     #: Screens get ``-narrow`` below 100 columns: panels stack, the detail pane
     #: takes the whole width, the header drops its least useful parts.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_COLUMNS, "-wide")]
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *(

@@ -21,7 +21,12 @@ from kes_tui.messages import Console
 from kes_tui.model import HeaderInfo
 from kes_tui.widgets import ConsoleHeader
 
-__all__ = ["ConsoleScreen"]
+__all__ = ["NARROW_COLUMNS", "ConsoleScreen"]
+
+#: Below this many columns a screen is "narrow" (class ``-narrow``): an 80x24
+#: SSH session. Panels stack, the detail pane takes the whole width, long
+#: identities are shortened.
+NARROW_COLUMNS = 100
 
 
 class ConsoleScreen(Screen[None]):
@@ -32,6 +37,11 @@ class ConsoleScreen(Screen[None]):
     #: Mutating actions, hidden (and refused) when the console runs ``--read-only``.
     MUTATING: ClassVar[frozenset[str]] = frozenset()
     BINDINGS: ClassVar[list[BindingType]] = []
+
+    @property
+    def narrow(self) -> bool:
+        """Whether the terminal is narrow (the same test as the ``-narrow`` class)."""
+        return self.app.size.width < NARROW_COLUMNS
 
     @property
     def console(self) -> Console:

@@ -109,7 +109,7 @@ class IdentitiesScreen(ConsoleScreen):
         rows = sorted(directory.identities.items(), key=lambda item: (item[1], item[0]))
         if directory.root_identity:
             rows.insert(0, (directory.root_identity, "(root: every API)"))
-        narrow = self.has_class("-narrow")
+        narrow = self.narrow
         table = self.table
         selected = self.selected
         table.clear()
@@ -146,7 +146,7 @@ class IdentitiesScreen(ConsoleScreen):
         directory = self.console.directory
         total = len(directory.identities) + bool(directory.root_identity)
         status = f"{self.table.row_count} of {total} identities"
-        if self.selected and self.has_class("-narrow"):
+        if self.selected and self.narrow:
             status = f"{self.selected}  ·  {status}"
         if directory.problems:
             status += "  ·  incomplete: " + "; ".join(directory.problems)

@@ -117,11 +117,11 @@ class StatusScreen(ConsoleScreen):
     StatusScreen {
         & #status_body { height: 1fr; }
         & #panels { height: auto; }
+        & #panels_left { height: auto; width: 1fr; }
         & .panel { border: round $accent; padding: 0 1; height: auto; width: 1fr; }
         & #rate_box { height: 12; border: round $accent; padding: 0 1; }
         & #rate { height: 1fr; }
         & #rate_title { height: 1; color: $text-muted; }
-        &.-narrow #panels { layout: grid; grid-size: 2; grid-rows: auto; }
         &.-narrow #rate_box { height: 8; }
     }
     """
@@ -137,9 +137,10 @@ class StatusScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="status_body"):
             with Horizontal(id="panels"):
-                yield Static(id="server_panel", classes="panel")
+                with Vertical(id="panels_left"):
+                    yield Static(id="server_panel", classes="panel")
+                    yield Static(id="latency_panel", classes="panel")
                 yield Static(id="traffic_panel", classes="panel")
-                yield Static(id="latency_panel", classes="panel")
             with Vertical(id="rate_box"):
                 yield Static("requests per second", id="rate_title")
                 yield Sparkline([], id="rate")

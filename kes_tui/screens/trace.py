@@ -169,7 +169,7 @@ class TraceScreen(ConsoleScreen):
     def _selected(self, event: EventLog.Selected) -> None:
         self.detail.show(self.describe(event.row))
         self.query_one("#trace_body").add_class("-detail")
-        if self.has_class("-narrow"):
+        if self.narrow:
             self.detail.focus()  # the list is hidden: the pane is all there is
 
     @on(EventLog.Highlighted)

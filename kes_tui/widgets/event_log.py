@@ -16,6 +16,7 @@ are counted as "N new"). ``end`` or ``space`` resumes following.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
@@ -421,8 +422,10 @@ class EventLog(ScrollView, can_focus=True):
         rows = self.rows
         index = round(self.scroll_y) + y - 1
         if not rows:
-            if y == 1:
-                hint = Segment(f" {self.empty_text}", self._style("event-log--empty"))
+            # The hint may be a whole sentence (why the log is empty, and the fix): wrap it.
+            lines = textwrap.wrap(self.empty_text, max(10, width - 2))
+            if 1 <= y <= len(lines):
+                hint = Segment(f" {lines[y - 1]}", self._style("event-log--empty"))
                 return Strip([hint]).adjust_cell_length(width, base)
             return Strip.blank(width, base)
         if index >= len(rows):

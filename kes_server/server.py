@@ -193,7 +193,7 @@ def banner(cfg: Config, store: Store, *, client_cert: str = "", client_key: str 
     auth = (
         "on    [ only clients with certificates from a trusted CA can connect ]"
         if cfg.auth
-        else "off   [ any client can connect but policies still apply ]"
+        else "off   [ any client certificate is accepted; policies decide what it may do ]"
     )
     keys = (
         f"{store.kind.capitalize()}: {store.location}" if store.kind != "in-memory" else "In Memory"

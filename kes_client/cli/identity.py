@@ -15,6 +15,7 @@ from typing import IO
 
 import click
 
+from kes_client._names import identity_problem
 from kes_client.cli._output import (
     echo_done,
     echo_json,
@@ -23,7 +24,7 @@ from kes_client.cli._output import (
     render_table,
 )
 from kes_client.cli._params import DURATION
-from kes_client.cli._settings import AliasGroup, get_client, insecure_option, json_option
+from kes_client.cli._settings import AliasGroup, connection_options, get_client, json_option
 
 __all__ = ["identity", "identity_of", "identity_new"]
 
@@ -175,9 +176,20 @@ def identity_new(
         click.echo(ident)
 
 
+def _identities(
+    _ctx: click.Context, _param: click.Parameter, value: str | tuple[str, ...]
+) -> str | tuple[str, ...]:
+    """Refuse what cannot be an identity before it reaches the server (usage error, exit 2)."""
+    for text in (value,) if isinstance(value, str) else value:
+        problem = identity_problem(text)
+        if problem:
+            raise click.BadParameter(f"{text!r} is not an identity: {problem}")
+    return value
+
+
 @identity.command("assign")
-@insecure_option
-@click.argument("ident", metavar="IDENTITY")
+@connection_options
+@click.argument("ident", metavar="IDENTITY", callback=_identities)
 @click.argument("policy")
 def assign(ident: str, policy: str) -> None:
     """Assign IDENTITY to POLICY (replacing any earlier assignment).
@@ -191,7 +203,7 @@ def assign(ident: str, policy: str) -> None:
 
 
 @identity.command("list")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("pattern", default="*")
 def list_(pattern: str, as_json: bool) -> None:
@@ -215,8 +227,8 @@ def list_(pattern: str, as_json: bool) -> None:
 
 
 @identity.command("forget")
-@insecure_option
-@click.argument("identities", metavar="IDENTITY...", nargs=-1, required=True)
+@connection_options
+@click.argument("identities", metavar="IDENTITY...", nargs=-1, required=True, callback=_identities)
 def forget(identities: tuple[str, ...]) -> None:
     """Remove the policy assignment of each IDENTITY.
 
@@ -231,7 +243,7 @@ def forget(identities: tuple[str, ...]) -> None:
 
 
 @identity.command("self")
-@insecure_option
+@connection_options
 @json_option
 def self_(as_json: bool) -> None:
     """Show the identity of the client certificate in use and its policy.

@@ -10,7 +10,7 @@ import click
 
 from kes_client._models import Policy
 from kes_client.cli._output import echo_done, echo_json, is_tty, render_table
-from kes_client.cli._settings import AliasGroup, get_client, insecure_option, json_option
+from kes_client.cli._settings import AliasGroup, connection_options, get_client, json_option
 
 __all__ = ["policy"]
 
@@ -47,7 +47,7 @@ def _parse_policy(text: str, source: str) -> Policy:
 
 
 @policy.command("write")
-@insecure_option
+@connection_options
 @click.argument("name")
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
 def write(name: str, file: IO[str]) -> None:
@@ -63,7 +63,7 @@ def write(name: str, file: IO[str]) -> None:
 
 
 @policy.command("show")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("name")
 def show(name: str, as_json: bool) -> None:
@@ -86,7 +86,7 @@ def show(name: str, as_json: bool) -> None:
 
 
 @policy.command("list")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("pattern", default="*")
 def list_(pattern: str, as_json: bool) -> None:
@@ -109,7 +109,7 @@ def list_(pattern: str, as_json: bool) -> None:
 
 
 @policy.command("delete")
-@insecure_option
+@connection_options
 @click.argument("names", metavar="NAME...", nargs=-1, required=True)
 def delete(names: tuple[str, ...]) -> None:
     """Delete policies; identities assigned to them lose their access.

@@ -43,7 +43,7 @@ from kes_tui.model.filter import (
     match_name,
     parse_filter,
 )
-from kes_tui.model.keys import KEY_BYTES, parse_key_material
+from kes_tui.model.keys import parse_key_material
 from kes_tui.model.metrics import (
     BucketRange,
     MetricsHistory,
@@ -59,7 +59,6 @@ __all__ = [
     "DEFAULT_CAPACITY",
     "FIELDS",
     "FIELD_NAMES",
-    "KEY_BYTES",
     "OPERATIONS",
     "AuditRow",
     "BucketRange",

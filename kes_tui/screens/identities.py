@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from kes_server.core.names import is_identity
+from kes_client import identity_problem
 from kes_tui.model import Directory, HeaderInfo, match_name
 from kes_tui.screens.base import ConsoleScreen
 from kes_tui.screens.modals import ConfirmScreen, Field, FormScreen
@@ -26,13 +26,8 @@ NARROW_IDENTITY = 16
 
 
 def check_identity(value: str) -> str:
-    """What is wrong with a typed identity ("" if nothing): KES wants 64 lowercase hex."""
-    value = value.strip()
-    if is_identity(value):
-        return ""
-    if is_identity(value.lower()):
-        return "use lowercase hex digits (identities are compared as written)"
-    return f"expected 64 lowercase hex digits, got {len(value)} characters"
+    """The assign form's check of a typed identity ("" if it is one)."""
+    return identity_problem(value.strip())
 
 
 class IdentitiesScreen(ConsoleScreen):

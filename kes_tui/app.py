@@ -35,6 +35,7 @@ from kes_tui.model import (
     ErrorRow,
     EventStore,
     HeaderInfo,
+    History,
     OwnRequests,
     RateMeter,
     StreamState,
@@ -169,12 +170,15 @@ class KesApp(App[None]):
         capacity: int = DEFAULT_CAPACITY,
         connect: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        history: tuple[History, str] | None = None,
     ) -> None:
         """``client=None`` or ``connect=False`` runs without a server (tests, screenshots).
 
         ``clock`` drives the events/s meter; snapshot tests pass a frozen one.
+        ``history`` is a log file's events and its name (``--audit-file``), shown first.
         """
         super().__init__()
+        self._history = history
         self.client = client
         self.read_only = read_only
         self.connect = connect and client is not None
@@ -210,6 +214,8 @@ class KesApp(App[None]):
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
         self.set_interval(FLUSH_INTERVAL_S, self.flush)
+        if self._history is not None:
+            self.load_history(*self._history)
         if not self.connect:
             return
         self.load_server_info()
@@ -366,6 +372,24 @@ class KesApp(App[None]):
                 self.follow(kind)
         self.load_server_info()
         self.refresh_directory()
+
+    def load_history(self, history: History, source: str) -> None:
+        """Put events from a log file before the live ones (``--audit-file``).
+
+        They are rows like any other (filters, details, latency) but never
+        the console's own, and a marker says where the file ends.
+        """
+        note = "⋯ {:,} events from " + source + " above; live events follow"
+        if history.audit:
+            start, names = self.audit.received, self._names
+            self.audit.extend(
+                audit_row(start + i, raw, names) for i, raw in enumerate(history.audit)
+            )
+            self._add_marker("audit", note.format(len(history.audit)))
+        if history.errors:
+            start = self.errors.received
+            self.errors.extend(error_row(start + i, raw) for i, raw in enumerate(history.errors))
+            self._add_marker("errors", note.format(len(history.errors)))
 
     def ingest(self, kind: StreamKind, events: Iterable[Mapping[str, Any]]) -> None:
         """Queue decoded events as if they came from the stream (tests, screenshots)."""

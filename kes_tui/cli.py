@@ -16,7 +16,7 @@ import click
 from kes_client import DEFAULT_SERVER, AsyncClient, KESError
 from kes_server.core.identity import identity_of_pem
 from kes_tui.app import KesApp
-from kes_tui.model import DEFAULT_CAPACITY
+from kes_tui.model import DEFAULT_CAPACITY, History, read_history
 
 __all__ = ["build_app", "main"]
 
@@ -34,13 +34,19 @@ def build_app(
     insecure: bool = False,
     read_only: bool = False,
     capacity: int = DEFAULT_CAPACITY,
+    audit_file: str | None = None,
 ) -> KesApp:
     """Resolve settings, build the client and the app (shared by the CLI and tests).
 
     Raises ``KESError`` (``CredentialsError``) when the certificate or key is
-    missing or unreadable, before any terminal mode is entered.
+    missing or unreadable, and ``OSError`` when ``audit_file`` cannot be
+    read, before any terminal mode is entered.
     """
     client = AsyncClient.from_env(server, cert=cert, key=key, ca=ca, insecure=insecure)
+    history: tuple[History, str] | None = None
+    if audit_file:
+        with open(audit_file, encoding="utf-8", errors="replace") as lines:
+            history = (read_history(lines, capacity), Path(audit_file).name)
     identity = ""
     if cert:
         try:
@@ -53,6 +59,7 @@ def build_app(
         identity=identity,
         read_only=read_only,
         capacity=capacity,
+        history=history,
     )
 
 
@@ -81,6 +88,12 @@ def build_app(
     show_default=True,
     help="Events kept per trace before the oldest are dropped.",
 )
+@click.option(
+    "--audit-file",
+    metavar="FILE",
+    help="Show the audit (and error) events of a server log file first, then live events "
+    "(e.g. journalctl -u kes-server -o cat > FILE).",
+)
 def cli(
     server: str | None,
     cert: str | None,
@@ -89,6 +102,7 @@ def cli(
     insecure: bool,
     read_only: bool,
     capacity: int,
+    audit_file: str | None,
 ) -> None:
     """Live terminal console for a KES server: audit and error traces, keys,
     policies, identities and status. Press ? inside for every key."""
@@ -101,9 +115,13 @@ def cli(
             insecure=insecure,
             read_only=read_only,
             capacity=capacity,
+            audit_file=audit_file,
         )
     except KESError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        message = f"cannot read --audit-file '{audit_file}': {exc.strerror or exc}"
+        raise click.ClickException(message) from None
     app.run()
 
 

@@ -43,6 +43,7 @@ from kes_tui.model.filter import (
     match_name,
     parse_filter,
 )
+from kes_tui.model.history import History, read_history
 from kes_tui.model.keys import parse_key_material
 from kes_tui.model.metrics import (
     BucketRange,
@@ -68,6 +69,7 @@ __all__ = [
     "Filter",
     "FilterError",
     "HeaderInfo",
+    "History",
     "MatrixRow",
     "MetricsHistory",
     "Operation",
@@ -95,6 +97,7 @@ __all__ = [
     "parse_metrics",
     "policy_matrix",
     "quantile_bucket",
+    "read_history",
     "short_identity",
     "status_class",
 ]

@@ -13,6 +13,7 @@ Screens never talk to each other; they read the app through the
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -20,7 +21,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.signal import Signal
@@ -508,6 +509,21 @@ class KesApp(App[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.report_error(event.worker.error, event.worker.description or "request")
+
+    def run_external(self, command: list[str]) -> int:
+        """Run a program on the terminal (pager, editor) with the console suspended.
+
+        Headless (tests, screenshots) there is no terminal to hand over, so the
+        program simply runs. Returns its exit status.
+        """
+        if self.is_headless:
+            return subprocess.run(command, check=False).returncode
+        try:
+            with self.suspend():
+                return subprocess.run(command, check=False).returncode
+        except SuspendNotSupported:
+            self.notify("This terminal cannot be handed to another program", severity="error")
+            return -1
 
     # ------------------------------------------------------------ actions
     def action_help(self) -> None:

@@ -63,3 +63,6 @@ class Console(Protocol):
 
     def report_error(self, error: BaseException, action: str) -> None:
         """Show a failed action as a notification (permission errors get their own wording)."""
+
+    def run_external(self, command: list[str]) -> int:
+        """Run a program on the terminal (pager, editor) with the console suspended."""

@@ -35,6 +35,7 @@ from kes_tui.model.events import (
     short_identity,
     status_class,
 )
+from kes_tui.model.external import editor_command, pager_command
 from kes_tui.model.filter import (
     FIELD_NAMES,
     FIELDS,
@@ -83,6 +84,7 @@ __all__ = [
     "audit_row",
     "backoff_s",
     "denied_backoff_s",
+    "editor_command",
     "error_gap",
     "error_row",
     "format_duration",
@@ -94,6 +96,7 @@ __all__ = [
     "match_name",
     "parse_filter",
     "parse_key_material",
+    "pager_command",
     "parse_metrics",
     "policy_matrix",
     "quantile_bucket",

@@ -40,6 +40,7 @@ class IdentitiesScreen(ConsoleScreen):
     | `n` | Assign a policy to another identity (typed or pasted). |
     | `f` | Forget the selected identity (asks first). |
     | `r` | Reload. |
+    | `y` | Copy the selected identity (64 hex digits) to the clipboard. |
     | `escape` | Clear the filter. |
 
     Root is shown first but cannot be assigned or forgotten: with root
@@ -54,6 +55,7 @@ class IdentitiesScreen(ConsoleScreen):
         Binding("n", "assign_new", "Assign new"),
         Binding("f", "forget", "Forget"),
         Binding("r", "reload", "Reload"),
+        Binding("y", "copy", "Copy identity", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     DEFAULT_CSS = """
@@ -151,6 +153,11 @@ class IdentitiesScreen(ConsoleScreen):
     def _row_highlighted(self) -> None:
         self.refresh_bindings()  # assign/forget come and go with root
         self._update_status()
+
+    def action_copy(self) -> None:
+        if self.selected is not None:
+            self.app.copy_to_clipboard(self.selected)
+            self.notify(f"Copied identity {self.selected[:12]}…", title="Clipboard")
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#identities_filter", Input)

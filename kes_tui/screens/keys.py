@@ -54,6 +54,7 @@ class KeysScreen(ConsoleScreen):
     | `d` | Delete the selected key (asks, naming the key). |
     | `t` | Test: generate a data key and decrypt it. |
     | `r` | Reload the list. |
+    | `y` | Copy the selected key's name to the clipboard. |
     | `escape` | Clear the filter. |
 
     The list reloads by itself when the audit trace shows a key created,
@@ -69,6 +70,7 @@ class KeysScreen(ConsoleScreen):
         Binding("d", "delete", "Delete"),
         Binding("t", "test", "Test"),
         Binding("r", "reload", "Reload"),
+        Binding("y", "copy", "Copy name", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     DEFAULT_CSS = """
@@ -138,6 +140,11 @@ class KeysScreen(ConsoleScreen):
         if self.console.read_only:
             return "no keys on this server yet"
         return "no keys on this server yet · n creates one, i imports one"
+
+    def action_copy(self) -> None:
+        if self.selected is not None:
+            self.app.copy_to_clipboard(self.selected)
+            self.notify(f"Copied {self.selected!r}", title="Clipboard")
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#keys_filter", Input)

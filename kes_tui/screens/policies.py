@@ -53,6 +53,7 @@ class PoliciesScreen(ConsoleScreen):
     | `p` | Focus the policy list. |
     | `m` | Focus the matrix. |
     | `r` | Reload identities and policies. |
+    | `y` | Copy the API path of the selected matrix cell to the clipboard. |
     """
 
     MODE = "policies"
@@ -61,6 +62,7 @@ class PoliciesScreen(ConsoleScreen):
         Binding("p", "focus_policies", "Policies"),
         Binding("m", "focus_matrix", "Matrix"),
         Binding("r", "reload", "Reload"),
+        Binding("y", "copy", "Copy path", show=False),
     ]
     DEFAULT_CSS = """
     PoliciesScreen {
@@ -177,6 +179,14 @@ class PoliciesScreen(ConsoleScreen):
                 (verdict.reason, f"bold {style}"),
             )
         )
+
+    def action_copy(self) -> None:
+        matrix = self.query_one(PolicyMatrix)
+        cell = matrix.verdict_at(matrix.cursor_coordinate)
+        if cell is not None:
+            path = cell[1].path(self.key_name)
+            self.app.copy_to_clipboard(path)
+            self.notify(f"Copied {path}", title="Clipboard")
 
     def action_focus_name(self) -> None:
         self.query_one("#matrix_name", Input).focus()

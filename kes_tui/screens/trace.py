@@ -8,20 +8,26 @@ its log that rows arrived, so a screen costs nothing per event.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.json import JSON
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Static
 
 from kes_tui.messages import StreamKind, TraceBatch
-from kes_tui.model import AuditRow, EventStore, HeaderInfo, Row, format_latency
+from kes_tui.model import AuditRow, EventStore, HeaderInfo, Row, format_latency, pager_command
 from kes_tui.screens.base import ConsoleScreen
+from kes_tui.screens.modals import Field, FormScreen
 from kes_tui.widgets import Column, DetailPane, EventLog, FilterBar
 
 __all__ = ["AuditScreen", "ErrorScreen", "TraceScreen"]
@@ -51,6 +57,28 @@ TRACE_PATHS: dict[StreamKind, str] = {
 }
 
 
+def _new_file(value: str) -> str:
+    """The save form's check: a path that does not exist yet, in an existing directory."""
+    path = os.path.expanduser(value.strip())
+    if not path:
+        return "name the file"
+    if os.path.exists(path):
+        return "exists already: choose another name"
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return "no such directory"
+    return ""
+
+
+def write_ndjson(path: str, events: Iterable[Mapping[str, Any]]) -> int:
+    """Write events as compact JSON lines, the server's own format; returns how many."""
+    count = 0
+    with open(path, "x", encoding="utf-8") as out:
+        for event in events:
+            out.write(json.dumps(dict(event), separators=(",", ":"), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
 class TraceScreen(ConsoleScreen):
     """A live trace: follow, pause, filter, details.
 
@@ -61,6 +89,9 @@ class TraceScreen(ConsoleScreen):
     | `enter` | Details of the selected event. |
     | `escape` | Close details, else clear the filter. |
     | `c` | Clear the buffer. |
+    | `y` | Copy the selected event (JSON) to the clipboard. |
+    | `o` | Open the selected event in `$PAGER`. |
+    | `s` | Save the events shown (the filtered view) as NDJSON. |
     """
 
     KIND: ClassVar[StreamKind] = "audit"
@@ -72,6 +103,9 @@ class TraceScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("c", "clear", "Clear"),
+        Binding("y", "copy", "Copy", show=False),
+        Binding("o", "page", "Pager", show=False),
+        Binding("s", "save", "Save"),
         Binding("escape", "escape", "Close details / clear filter", show=False),
     ]
 
@@ -215,6 +249,44 @@ class TraceScreen(ConsoleScreen):
         self.store.clear()
         self.log_widget.reset()
         self._update_status()
+
+    # ------------------------------------------------------------ export
+    def action_copy(self) -> None:
+        """The selected event as one JSON line, via the terminal (OSC 52; works over SSH)."""
+        row = self.log_widget.selected
+        if row is None:
+            return
+        text = row.text if row.marker else json.dumps(dict(row.raw), separators=(",", ":"))
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied the selected event ({len(text):,} characters)", title="Clipboard")
+
+    def action_page(self) -> None:
+        """The selected event, pretty-printed, in the operator's pager."""
+        row = self.log_widget.selected
+        if row is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="kes-tui-") as directory:
+            path = os.path.join(directory, f"event-{row.seq}.json")
+            with open(path, "w", encoding="utf-8") as out:
+                out.write((row.text if row.marker else row.pretty()) + "\n")
+            self.console.run_external(pager_command(path, os.environ))
+
+    @work(group="save", exit_on_error=False, description="save events")
+    async def action_save(self) -> None:
+        """Write the events shown (the filter applied, markers left out) to an NDJSON file."""
+        default = f"kes-{self.KIND}-{time.strftime('%Y%m%d-%H%M%S')}.ndjson"
+        answer = await self.app.push_screen_wait(
+            FormScreen(
+                f"Save {len(self.store.view):,} events",
+                [Field("path", "File (NDJSON, one event per line)", default, check=_new_file)],
+                submit="Save",
+            )
+        )
+        if not answer:
+            return
+        path = os.path.expanduser(answer["path"].strip())
+        count = write_ndjson(path, (row.raw for row in list(self.store.view) if not row.marker))
+        self.notify(f"Saved {count:,} events to {path}", title="Save")
 
 
 class AuditScreen(TraceScreen):

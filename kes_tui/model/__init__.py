@@ -56,6 +56,7 @@ from kes_tui.model.metrics import (
     quantile_bucket,
 )
 from kes_tui.model.own import OwnRequests
+from kes_tui.model.talkers import top_talkers
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -103,4 +104,5 @@ __all__ = [
     "read_history",
     "short_identity",
     "status_class",
+    "top_talkers",
 ]

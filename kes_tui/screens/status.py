@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -26,6 +26,7 @@ from textual.widgets import Sparkline, Static
 
 from kes_client import NotAllowed, Status, TransportError
 from kes_tui.model import (
+    AuditRow,
     EventStore,
     MetricsHistory,
     format_duration,
@@ -33,10 +34,17 @@ from kes_tui.model import (
     format_uptime,
     latency_percentiles,
     parse_metrics,
+    top_talkers,
 )
 from kes_tui.screens.base import ConsoleScreen
 
-__all__ = ["AUDIT_SAMPLE", "SCRAPE_INTERVAL_S", "StatusScreen", "audit_latency_table"]
+__all__ = [
+    "AUDIT_SAMPLE",
+    "SCRAPE_INTERVAL_S",
+    "StatusScreen",
+    "audit_latency_table",
+    "talkers_table",
+]
 
 #: How often the screen asks for status and metrics (only while it is shown).
 SCRAPE_INTERVAL_S = 2.0
@@ -84,22 +92,41 @@ def metrics_table(history: MetricsHistory, problem: str = "") -> Table:
     return table
 
 
-def audit_latency_table(audit: EventStore[Any], problem: str = "") -> Table:
+def _newest(audit: EventStore[AuditRow]) -> list[AuditRow]:
+    """The newest requests on the audit stream (markers left out), at most ``AUDIT_SAMPLE``."""
+    return [row for row in itertools.islice(reversed(audit.rows), AUDIT_SAMPLE) if not row.marker]
+
+
+def audit_latency_table(audit: EventStore[AuditRow], problem: str = "") -> Table:
     """Exact latency percentiles of the newest requests seen on the audit stream."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
     table.add_column(justify="right")
-    latencies = [
-        row.latency_ns
-        for row in itertools.islice(reversed(audit.rows), AUDIT_SAMPLE)
-        if not row.marker
-    ]
+    latencies = [row.latency_ns for row in _newest(audit)]
     if not latencies:
         table.add_row("requests", Text(problem or "none seen on the audit stream yet", "yellow"))
         return table
     table.add_row("requests", f"last {len(latencies):,}")
     for q, ns in latency_percentiles(latencies, (0.5, 0.9, 0.99, 1.0)).items():
         table.add_row("max" if q == 1.0 else f"p{q * 100:g}", format_latency(ns))
+    return table
+
+
+def talkers_table(audit: EventStore[AuditRow], problem: str = "") -> Table:
+    """Top identities by requests and by denied (403) requests, from the audit stream."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column()
+    table.add_column(justify="right")
+    busiest, denied = top_talkers(_newest(audit))
+    if not busiest:
+        table.add_row(Text(problem or "none seen on the audit stream yet", "yellow"))
+        return table
+    table.add_row(Text("requests", "dim"))
+    for who, count in busiest:
+        table.add_row(who, f"{count:,}")
+    table.add_row(Text("denied (403)", "dim"))
+    for who, count in denied or [("(none)", 0)]:
+        table.add_row(Text(who, "red" if count else "dim"), f"{count:,}" if count else "")
     return table
 
 
@@ -117,7 +144,7 @@ class StatusScreen(ConsoleScreen):
     StatusScreen {
         & #status_body { height: 1fr; }
         & #panels { height: auto; }
-        & #panels_left { height: auto; width: 1fr; }
+        & #panels_left, & #panels_right { height: auto; width: 1fr; }
         & .panel { border: round $accent; padding: 0 1; height: auto; width: 1fr; }
         & #rate_box { height: 12; border: round $accent; padding: 0 1; }
         & #rate { height: 1fr; }
@@ -140,7 +167,9 @@ class StatusScreen(ConsoleScreen):
                 with Vertical(id="panels_left"):
                     yield Static(id="server_panel", classes="panel")
                     yield Static(id="latency_panel", classes="panel")
-                yield Static(id="traffic_panel", classes="panel")
+                with Vertical(id="panels_right"):
+                    yield Static(id="traffic_panel", classes="panel")
+                    yield Static(id="talkers_panel", classes="panel")
             with Vertical(id="rate_box"):
                 yield Static("requests per second", id="rate_title")
                 yield Sparkline([], id="rate")
@@ -150,6 +179,7 @@ class StatusScreen(ConsoleScreen):
         self.query_one("#server_panel").border_title = "Server"
         self.query_one("#traffic_panel").border_title = "Traffic (metrics)"
         self.query_one("#latency_panel").border_title = "Latency (audit stream)"
+        self.query_one("#talkers_panel").border_title = f"Top identities (last {AUDIT_SAMPLE:,})"
         self.redraw()
         if self.console.client is not None:
             self._scraper = self.set_interval(SCRAPE_INTERVAL_S, self.action_scrape, pause=True)
@@ -172,9 +202,9 @@ class StatusScreen(ConsoleScreen):
         self.query_one("#traffic_panel", Static).update(
             metrics_table(self.history, self.metrics_problem)
         )
-        self.query_one("#latency_panel", Static).update(
-            audit_latency_table(self.console.audit, self._audit_problem())
-        )
+        audit, problem = self.console.audit, self._audit_problem()
+        self.query_one("#latency_panel", Static).update(audit_latency_table(audit, problem))
+        self.query_one("#talkers_panel", Static).update(talkers_table(audit, problem))
         rates = list(self.history.rates)
         # One sample is no trend (Textual draws it as a full block): wait for two.
         self.query_one("#rate", Sparkline).data = rates if len(rates) > 1 else []

@@ -30,6 +30,7 @@ from kes_tui.model import (
     policy_matrix,
     quantile_bucket,
     status_class,
+    top_talkers,
 )
 from kes_tui.model.directory import OPERATIONS, Directory
 from tests.kes_tui import data
@@ -280,6 +281,13 @@ def test_backoff_and_stream_state() -> None:
     assert [denied_backoff_s(n) for n in (1, 2, 3, 10)] == [30, 60, 120, 900]
     assert StreamState("reconnecting", retry_at=10.0).describe(now=6.2) == "retry in 4s"
     assert StreamState("live").describe() == "live"
+
+
+def test_top_talkers_and_top_denied() -> None:
+    busiest, denied = top_talkers(rows(), n=2)
+    assert busiest == [("my-app", 8), ("minio", 6)]
+    assert denied == [("my-app", 2), ("minio", 2)]
+    assert top_talkers([]) == ([], [])
 
 
 def test_own_requests_are_claimed_once_and_expire() -> None:

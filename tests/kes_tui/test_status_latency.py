@@ -47,3 +47,4 @@ async def test_latency_is_not_invented(app_factory: AppFactory, kes_server: Runn
         await pilot.pause()
         shown = "\n".join(screen_lines(app))
         assert "Latency (audit stream)" in shown and "p99" in shown
+        assert "Top identities" in shown and "root" in shown  # the 30 requests above

@@ -85,11 +85,8 @@ async def test_invalid_edit_is_explained_and_can_be_fixed(
         assert "'allow' must be a list of strings" in reason
         assert (await kes.read_policy(name)).allow == ("/v1/status",)  # nothing written yet
         await pilot.press("y")  # edit again
-        await wait_for(
-            await wait_for(
-                pilot, lambda: app.directory.policies.get(name) == (tuple(fixed["allow"]), ())
-            )
-        )
+        expected = (tuple(fixed["allow"]), ())
+        await wait_for(pilot, lambda: app.directory.policies.get(name) == expected)
         assert (await kes.read_policy(name)).to_json() == fixed
 
 

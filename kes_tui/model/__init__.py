@@ -56,6 +56,7 @@ from kes_tui.model.metrics import (
     quantile_bucket,
 )
 from kes_tui.model.own import OwnRequests
+from kes_tui.model.sorting import SortOrder
 from kes_tui.model.talkers import top_talkers
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "RateMeter",
     "Row",
     "Sample",
+    "SortOrder",
     "StreamState",
     "Verdict",
     "audit_gap",

@@ -14,13 +14,15 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
 from kes_client import identity_problem
-from kes_tui.model import Directory, HeaderInfo, match_name
+from kes_tui.model import Directory, HeaderInfo, SortOrder, match_name
 from kes_tui.screens.base import ConsoleScreen
 from kes_tui.screens.modals import ConfirmScreen, Field, FormScreen
 from kes_tui.widgets import EmptyState
 
 __all__ = ["IdentitiesScreen", "check_identity"]
 
+#: The table's columns, each sortable.
+SORT_COLUMNS = ("identity", "name", "policy")
 #: Hex digits of an identity shown on a narrow terminal (the status line has all 64).
 NARROW_IDENTITY = 16
 
@@ -40,6 +42,7 @@ class IdentitiesScreen(ConsoleScreen):
     | `n` | Assign a policy to another identity (typed or pasted). |
     | `f` | Forget the selected identity (asks first). |
     | `r` | Reload. |
+    | `s` | Sort by the next column; click a header to sort by it (again: reversed). |
     | `y` | Copy the selected identity (64 hex digits) to the clipboard. |
     | `escape` | Clear the filter. |
 
@@ -55,6 +58,7 @@ class IdentitiesScreen(ConsoleScreen):
         Binding("n", "assign_new", "Assign new"),
         Binding("f", "forget", "Forget"),
         Binding("r", "reload", "Reload"),
+        Binding("s", "sort", "Sort", show=False),
         Binding("y", "copy", "Copy identity", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -76,9 +80,14 @@ class IdentitiesScreen(ConsoleScreen):
     def table(self) -> DataTable[str]:
         return self.query_one("#identities_table", DataTable)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.order = SortOrder(SORT_COLUMNS, index=SORT_COLUMNS.index("policy"))
+
     def on_mount(self) -> None:
         super().on_mount()
-        self.table.add_columns("identity", "name", "policy")
+        for title in SORT_COLUMNS:
+            self.table.add_column(title, key=title)
         self.console.directory_signal.subscribe(self, self.show_directory)
         self.show_directory(self.console.directory)
         self.table.focus()
@@ -103,16 +112,18 @@ class IdentitiesScreen(ConsoleScreen):
         """Redraw the table from a directory snapshot."""
         query = self.query_one("#identities_filter", Input).value
         names = directory.names()
-        rows = sorted(directory.identities.items(), key=lambda item: (item[1], item[0]))
+        # (identity, name, policy); root first whatever the order, as the one apart.
+        rows = [(i, names.get(i, ""), p) for i, p in directory.identities.items()]
+        column = SORT_COLUMNS.index(self.order.column)
+        rows.sort(key=lambda row: (row[column], row[0]), reverse=self.order.reverse)
         if directory.root_identity:
-            rows.insert(0, (directory.root_identity, "(root: every API)"))
+            rows.insert(0, (directory.root_identity, "root", "(root: every API)"))
         narrow = self.narrow
         table = self.table
         selected = self.selected
         table.clear()
         shown = 0
-        for identity, policy in rows:
-            name = names.get(identity, "")
+        for identity, name, policy in rows:
             if not any(match_name(query, v) for v in (identity, name, policy)):
                 continue
             label = identity[:NARROW_IDENTITY] + "…" if narrow else identity
@@ -145,9 +156,19 @@ class IdentitiesScreen(ConsoleScreen):
         status = f"{self.table.row_count} of {total} identities"
         if self.selected and self.narrow:
             status = f"{self.selected}  ·  {status}"
+        status += f"  ·  {self.order.describe()}"
         if directory.problems:
             status += "  ·  incomplete: " + "; ".join(directory.problems)
         self.query_one("#identities_status", Static).update(status)
+
+    def action_sort(self) -> None:
+        self.order.next()
+        self.show_directory(self.console.directory)
+
+    @on(DataTable.HeaderSelected, "#identities_table")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        self.order.choose(str(event.column_key.value))
+        self.show_directory(self.console.directory)
 
     @on(DataTable.RowHighlighted, "#identities_table")
     def _row_highlighted(self) -> None:

@@ -15,10 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
-from kes_client import KeyInfo, NotAllowed, TransportError
+from kes_client import KESError, KeyInfo, NotAllowed, TransportError
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.names import validate_name
-from kes_tui.model import HeaderInfo, match_name, parse_key_material
+from kes_tui.model import HeaderInfo, SortOrder, match_name, parse_key_material
 from kes_tui.screens.base import ConsoleScreen
 from kes_tui.screens.modals import ConfirmScreen, Field, FormScreen
 from kes_tui.widgets import EmptyState
@@ -43,6 +43,10 @@ def check_key_material(value: str) -> str:
     return ""
 
 
+#: The sortable columns (their titles) and the ``KeyInfo`` field behind each.
+SORT_FIELDS = {"name": "name", "created at": "created_at", "created by": "created_by"}
+
+
 class KeysScreen(ConsoleScreen):
     """Master keys on the server.
 
@@ -51,7 +55,9 @@ class KeysScreen(ConsoleScreen):
     | `/` | Filter the list (substring or glob such as `app-*`). |
     | `n` | Create a key. |
     | `i` | Import a key (hex or base64, 32 bytes). |
-    | `d` | Delete the selected key (asks, naming the key). |
+    | `d` | Delete the selected key, or every marked key (asks once, naming them). |
+    | `space` | Mark or unmark the selected key for a bulk delete. |
+    | `s` | Sort by the next column; click a header to sort by it (again: reversed). |
     | `t` | Test: generate a data key and decrypt it. |
     | `r` | Reload the list. |
     | `y` | Copy the selected key's name to the clipboard. |
@@ -70,6 +76,8 @@ class KeysScreen(ConsoleScreen):
         Binding("d", "delete", "Delete"),
         Binding("t", "test", "Test"),
         Binding("r", "reload", "Reload"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("s", "sort", "Sort", show=False),
         Binding("y", "copy", "Copy name", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -84,6 +92,9 @@ class KeysScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.keys: list[KeyInfo] = []
+        #: Keys marked with ``space`` for one bulk delete.
+        self.marked: set[str] = set()
+        self.order = SortOrder(tuple(SORT_FIELDS))
         #: False until the list was read once; ``problem`` says why it could not be.
         self.loaded = False
         self.problem = ""
@@ -101,7 +112,9 @@ class KeysScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.table.add_columns("name", "created at", "created by")
+        self.table.add_column(" ", key="mark", width=1)
+        for title in SORT_FIELDS:
+            self.table.add_column(title, key=title)
         self.table.focus()
         self.console.keys_signal.subscribe(self, lambda _changes: self.action_reload())
         self.action_reload()
@@ -112,18 +125,33 @@ class KeysScreen(ConsoleScreen):
 
     # ------------------------------------------------------------ list
     def show_keys(self, keys: list[KeyInfo]) -> None:
-        """Display ``keys`` (sorted), applying the current filter."""
-        self.keys = sorted(keys, key=lambda k: k.name)
+        """Display ``keys``, applying the current filter and sort order."""
+        self.keys = list(keys)
+        names = {k.name for k in keys}
+        self.marked &= names  # a key deleted elsewhere is no longer marked
         self._render_table()
+
+    def _sorted(self, keys: list[KeyInfo]) -> list[KeyInfo]:
+        field, order = SORT_FIELDS[self.order.column], self.order
+        return sorted(keys, key=lambda k: (getattr(k, field) or "", k.name), reverse=order.reverse)
 
     def _render_table(self) -> None:
         query = self.query_one("#keys_filter", Input).value
-        shown = [k for k in self.keys if match_name(query, k.name)]
+        shown = self._sorted([k for k in self.keys if match_name(query, k.name)])
         table = self.table
+        selected = self.selected
         table.clear()
-        for key in shown:
-            table.add_row(key.name, key.created_at or "-", key.created_by or "-", key=key.name)
+        for index, key in enumerate(shown):
+            mark = "●" if key.name in self.marked else " "
+            table.add_row(
+                mark, key.name, key.created_at or "-", key.created_by or "-", key=key.name
+            )
+            if key.name == selected:
+                table.move_cursor(row=index)
         status = f"{len(shown)} of {len(self.keys)} keys"
+        status += f"  ·  {self.order.describe()}"
+        if self.marked:
+            status += f"  ·  {len(self.marked)} marked (d deletes them)"
         if self.console.read_only:
             status += "  ·  read-only"
         self.query_one("#keys_status", Static).update(status)
@@ -233,22 +261,61 @@ class KeysScreen(ConsoleScreen):
 
     @work(group="key-change", exit_on_error=False, description="delete key")
     async def action_delete(self) -> None:
-        name = self.selected
+        names = sorted(self.marked) or ([self.selected] if self.selected else [])
         client = self.console.client
-        if name is None or client is None:
+        if not names or client is None:
             return
+        listed = ", ".join(f"[b]{n}[/b]" for n in names[:8])
+        if len(names) > 8:
+            listed += f" and {len(names) - 8} more"
+        what = f"key {listed}" if len(names) == 1 else f"{len(names)} keys: {listed}"
         confirmed = await self.app.push_screen_wait(
             ConfirmScreen(
-                "Delete key",
-                f"Delete key [b]{name}[/b]?\n\nData encrypted with it can no longer be "
-                "decrypted unless the key is backed up elsewhere.",
+                "Delete keys" if len(names) > 1 else "Delete key",
+                f"Delete {what}?\n\nData encrypted with them can no longer be "
+                "decrypted unless the keys are backed up elsewhere.",
             )
         )
         if not confirmed:
             return
-        await client.delete_key(name)
-        self.notify(f"Deleted key {name!r}", title="Keys")
+        done = 0
+        try:
+            for name in names:
+                await client.delete_key(name)
+                self.marked.discard(name)
+                done += 1
+        except KESError as exc:
+            self.notify(
+                f"Deleted {done} of {len(names)}; {names[done]!r}: {exc}",
+                title="Delete keys",
+                severity="error",
+            )
+        else:
+            self.notify(
+                f"Deleted key {names[0]!r}" if len(names) == 1 else f"Deleted {len(names)} keys",
+                title="Keys",
+            )
         self.action_reload()
+
+    def action_mark(self) -> None:
+        """Mark or unmark the selected key, then move down (space, space, space...)."""
+        name = self.selected
+        if name is None:
+            return
+        self.marked.symmetric_difference_update({name})
+        row = self.table.cursor_row
+        self._render_table()
+        self.table.move_cursor(row=min(row + 1, self.table.row_count - 1))
+
+    def action_sort(self) -> None:
+        self.order.next()
+        self._render_table()
+
+    @on(DataTable.HeaderSelected, "#keys_table")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        if event.column_key.value in SORT_FIELDS:
+            self.order.choose(str(event.column_key.value))
+            self._render_table()
 
     @work(group="key-test", exit_on_error=False, description="test key")
     async def action_test(self) -> None:

@@ -1,4 +1,5 @@
-"""Managing the server from the console: policies in $EDITOR, checked before they are sent."""
+"""Managing the server from the console: policies in $EDITOR (checked before they are
+sent), bulk key deletes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from textual.widgets import Input, OptionList, Static
 
 from kes_client import AsyncClient, Policy, PolicyNotFound
-from kes_tui.screens import ConfirmScreen, FormScreen, PoliciesScreen
+from kes_tui.screens import ConfirmScreen, FormScreen, KeysScreen, PoliciesScreen
 from tests.kes_tui.conftest import SIZE, AppFactory, wait_for
 from tests.support.server import RunningServer
 
@@ -121,3 +122,31 @@ async def test_read_only_offers_no_policy_changes(app_factory: AppFactory) -> No
         await pilot.press("4")
         screen = app.screen
         assert all(screen.check_action(a, ()) is False for a in ("new_policy", "edit_policy"))
+
+
+async def test_bulk_delete_marked_keys_with_one_confirmation(
+    app_factory: AppFactory, kes_server: RunningServer
+) -> None:
+    prefix = unique("tui-bulk")
+    names = [f"{prefix}-{i}" for i in range(3)]
+    async with root_client(kes_server) as kes:
+        for name in names:
+            await kes.create_key(name)
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot, root_client(kes_server) as kes:
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, KeysScreen)
+        screen.query_one("#keys_filter", Input).value = f"{prefix}-*"
+        await wait_for(pilot, lambda: screen.table.row_count == 3)
+        screen.table.focus()
+        await pilot.press("space", "space")  # marks the first two, moving down
+        assert screen.marked == set(names[:2])
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = str(app.screen.query_one("#confirm_question", Static).render())
+        assert question.startswith("Delete 2 keys: ") and names[2] not in question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: [k.name for k in screen.keys] == [names[2]])
+        assert [k.name for k in await kes.list_keys(f"{prefix}-*")] == [names[2]]
+        assert not screen.marked

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 from typing import IO
 
@@ -83,19 +82,6 @@ def identity_of(certificate: IO[bytes], hash_name: str) -> None:
         click.echo(ident, nl=False)
 
 
-def _write_private(path: Path, data: bytes, *, mode: int, force: bool) -> None:
-    """Write a file that must not silently replace an existing one (keys are precious)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        fd = os.open(path, flags, mode)
-    except FileExistsError as exc:
-        raise click.ClickException(f"'{path}' already exists; use --force to overwrite it") from exc
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    if force:
-        os.chmod(path, mode)
-
-
 @identity.command("new")
 @click.option(
     "--key",
@@ -146,22 +132,18 @@ def identity_new(
     Example:
       kes identity new --key app.key --cert app.cert my-app
     """
-    from kes_server.core.certs import new_identity
-    from kes_server.core.identity import identity_of_pem
+    from kes_client.identity_files import write_identity  # cryptography: only when needed
 
-    if not force:
-        for path in (key_path, cert_path):
-            if path.exists():
-                raise click.ClickException(f"'{path}' already exists; use --force to overwrite it")
     days = max(1, math.ceil(validity / 86400))
     name = subject or ("localhost" if server else "kes-client")
     try:
-        key_pem, cert_pem = new_identity(name, server=server, dns=dns, ips=ips, days=days)
+        ident = write_identity(
+            key_path, cert_path, name, days=days, server=server, dns=dns, ips=ips, force=force
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc}; use --force to overwrite it") from None
     except ValueError as exc:  # e.g. an --ip that is not an IP address
         raise click.BadParameter(str(exc)) from exc
-    _write_private(key_path, key_pem, mode=0o600, force=force)
-    _write_private(cert_path, cert_pem, mode=0o644, force=force)
-    ident = identity_of_pem(cert_pem)
     if is_tty():
         click.echo(
             render_pairs(

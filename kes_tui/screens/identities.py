@@ -6,6 +6,8 @@ name the console derives (policy name, ``root``) next to each hex string.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -14,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Input, Static
 
 from kes_client import identity_problem
+from kes_client.identity_files import write_identity
 from kes_tui.model import Directory, HeaderInfo, SortOrder, match_name
 from kes_tui.screens.base import ConsoleScreen
 from kes_tui.screens.modals import ConfirmScreen, Field, FormScreen
@@ -25,6 +28,10 @@ __all__ = ["IdentitiesScreen", "check_identity"]
 SORT_COLUMNS = ("identity", "name", "policy")
 #: Hex digits of an identity shown on a narrow terminal (the status line has all 64).
 NARROW_IDENTITY = 16
+
+
+def _check_subject(value: str) -> str:
+    return "" if value.strip() and "/" not in value else "a name, without '/' (used for the files)"
 
 
 def check_identity(value: str) -> str:
@@ -40,6 +47,7 @@ class IdentitiesScreen(ConsoleScreen):
     | `/` | Filter by identity prefix, name or policy. |
     | `a` | Assign a policy to the selected identity. |
     | `n` | Assign a policy to another identity (typed or pasted). |
+    | `c` | Create an identity: a key and certificate on disk, and optionally its policy. |
     | `f` | Forget the selected identity (asks first). |
     | `r` | Reload. |
     | `s` | Sort by the next column; click a header to sort by it (again: reversed). |
@@ -51,11 +59,12 @@ class IdentitiesScreen(ConsoleScreen):
     """
 
     MODE = "identities"
-    MUTATING = frozenset({"assign", "assign_new", "forget"})
+    MUTATING = frozenset({"assign", "assign_new", "forget", "create"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("a", "assign", "Assign"),
         Binding("n", "assign_new", "Assign new"),
+        Binding("c", "create", "Create"),
         Binding("f", "forget", "Forget"),
         Binding("r", "reload", "Reload"),
         Binding("s", "sort", "Sort", show=False),
@@ -254,6 +263,50 @@ class IdentitiesScreen(ConsoleScreen):
         if self.console.directory_loaded and policies and value.strip() not in policies:
             return f"no policy {value.strip()!r} (known: {', '.join(sorted(policies))})"
         return ""
+
+    @work(group="identity-change", exit_on_error=False, description="create identity")
+    async def action_create(self) -> None:
+        """Like ``kes identity new`` (and ``kes identity assign``), without leaving the console."""
+        policies = ", ".join(sorted(self.console.directory.policies)) or "none known"
+        answer = await self.app.push_screen_wait(
+            FormScreen(
+                "Create identity",
+                [
+                    Field("name", "Name (the certificate's subject)", check=_check_subject),
+                    Field("directory", "Directory for NAME.key and NAME.cert", os.getcwd()),
+                    Field(
+                        "policy",
+                        f"Policy to assign, optional ({policies})",
+                        check=self._policy_or_none,
+                    ),
+                ],
+                submit="Create",
+            )
+        )
+        if not answer:
+            return
+        name, policy = answer["name"].strip(), answer["policy"].strip()
+        directory = Path(os.path.expanduser(answer["directory"].strip() or "."))
+        key, cert = directory / f"{name}.key", directory / f"{name}.cert"
+        try:
+            identity = write_identity(key, cert, name)
+        except (OSError, ValueError) as exc:
+            self.notify(f"Not created: {exc}", title="Create identity", severity="error")
+            return
+        self.app.copy_to_clipboard(identity)
+        self.notify(
+            f"{identity}\n{key} (0600) and {cert}; the identity is on the clipboard",
+            title=f"Created identity {name!r}",
+            timeout=10,
+        )
+        client = self.console.client
+        if policy and client is not None:
+            await client.assign_identity(policy, identity)
+            self.notify(f"Assigned policy {policy!r} to {name!r}", title="Identities")
+            self.console.refresh_directory()
+
+    def _policy_or_none(self, value: str) -> str:
+        return self._check_policy(value) if value.strip() else ""
 
     def _policy_of(self, identity: str) -> str:
         return self.console.directory.identities.get(identity, "")

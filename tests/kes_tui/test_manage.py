@@ -150,3 +150,31 @@ async def test_bulk_delete_marked_keys_with_one_confirmation(
         await wait_for(pilot, lambda: [k.name for k in screen.keys] == [names[2]])
         assert [k.name for k in await kes.list_keys(f"{prefix}-*")] == [names[2]]
         assert not screen.marked
+
+
+async def test_create_identity_writes_files_and_assigns(
+    app_factory: AppFactory, kes_server: RunningServer, tmp_path: Path
+) -> None:
+    policy = unique("tui-create")
+    async with root_client(kes_server) as kes:
+        await kes.write_policy(policy, Policy(allow=("/v1/status", "/v1/identity/self/describe")))
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await wait_for(pilot, lambda: policy in app.directory.policies)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        form.query_one("#field_name", Input).value = "svc"
+        form.query_one("#field_directory", Input).value = str(tmp_path)
+        form.query_one("#field_policy", Input).value = policy
+        await pilot.click("#submit")
+        await wait_for(pilot, lambda: app.clipboard in app.directory.identities)
+        identity = app.clipboard
+        assert app.directory.identities[identity] == policy
+    key, cert = tmp_path / "svc.key", tmp_path / "svc.cert"
+    assert key.stat().st_mode & 0o777 == 0o600
+    # the new identity works, within its policy
+    async with AsyncClient(kes_server.url, cert=cert, key=key, ca=kes_server.ca_file) as svc:
+        assert (await svc.status()).version
+        assert (await svc.self_identity()).identity == identity

@@ -103,9 +103,9 @@ class TraceScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("c", "clear", "Clear"),
-        Binding("y", "copy", "Copy", show=False),
-        Binding("o", "page", "Pager", show=False),
-        Binding("s", "save", "Save"),
+        Binding("y", "copy", "Copy event (JSON)", show=False),
+        Binding("o", "page", "Open event in $PAGER", show=False),
+        Binding("s", "save", "Save view"),
         Binding("escape", "escape", "Close details / clear filter", show=False),
     ]
 
@@ -304,7 +304,7 @@ class AuditScreen(TraceScreen):
     WAITING = "waiting for events… every request the server answers appears here"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("m", "toggle_own", "Show/hide my requests"),
+        Binding("m", "toggle_own", "My requests"),
     ]
 
     def action_toggle_own(self) -> None:

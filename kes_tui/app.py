@@ -13,9 +13,10 @@ Screens never talk to each other; they read the app through the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
@@ -25,9 +26,10 @@ from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.signal import Signal
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from kes_client import APIError, AsyncClient, KESError, NotAllowed, TransportError
+from kes_tui.contexts import Context
 from kes_tui.messages import StreamKind, TraceBatch
 from kes_tui.model import (
     DEFAULT_CAPACITY,
@@ -51,6 +53,7 @@ from kes_tui.model import (
 from kes_tui.screens import (
     NARROW_COLUMNS,
     AuditScreen,
+    ContextScreen,
     ErrorScreen,
     HelpScreen,
     IdentitiesScreen,
@@ -106,6 +109,11 @@ class ConsoleCommands(Provider):
             ("Reconnect and reload", app.action_reconnect, "Retry a failed connection, reload"),
             ("Help: list every key", app.action_help, "Open the key reference"),
         ]
+        commands += [
+            (f"Context: {c.name}", partial(app.switch_context, c.name), f"Switch to {c.server}")
+            for c in app.contexts
+            if c.name != app.header.context
+        ]
         return commands
 
     async def discover(self) -> Hits:
@@ -130,6 +138,7 @@ class KesApp(App[None]):
     | `?` | Help: every key. |
     | `ctrl+p` | Command palette. |
     | `ctrl+r` | Reconnect (after a failure) and reload identities and policies. |
+    | `ctrl+o` | Switch to another context (server). |
     | `q` | Quit. |
     """
 
@@ -158,6 +167,7 @@ class KesApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+p", "command_palette", "Commands", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect and reload", show=False),
+        Binding("ctrl+o", "contexts", "Switch context", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -172,14 +182,20 @@ class KesApp(App[None]):
         connect: bool = True,
         clock: Callable[[], float] = time.monotonic,
         history: tuple[History, str] | None = None,
+        contexts: Sequence[Context] = (),
+        context: str = "",
+        contexts_source: str = "",
     ) -> None:
         """``client=None`` or ``connect=False`` runs without a server (tests, screenshots).
 
         ``clock`` drives the events/s meter; snapshot tests pass a frozen one.
         ``history`` is a log file's events and its name (``--audit-file``), shown first.
+        ``contexts`` are the servers ``ctrl+o`` offers; ``context`` names the one in use.
         """
         super().__init__()
         self._history = history
+        self.contexts = tuple(contexts)
+        self.contexts_source = contexts_source
         self.client = client
         self.read_only = read_only
         self.connect = connect and client is not None
@@ -200,12 +216,15 @@ class KesApp(App[None]):
             read_only=read_only,
             audit=offline,
             errors=offline,
+            context=context,
         )
         self.trace_signal: Signal[TraceBatch] = Signal(self, "trace")
         self.header_signal: Signal[HeaderInfo] = Signal(self, "header")
         self.directory_signal: Signal[Directory] = Signal(self, "directory")
         #: Published when the audit trace shows a key created, imported or deleted.
         self.keys_signal: Signal[int] = Signal(self, "keys")
+        #: Published after the console switched to another context (server).
+        self.context_signal: Signal[str] = Signal(self, "context")
         self._pending: dict[StreamKind, list[Mapping[str, Any]]] = {"audit": [], "errors": []}
         self._names: dict[str, str] = {}
         self._rate = RateMeter(clock=clock)
@@ -219,9 +238,13 @@ class KesApp(App[None]):
             self.load_history(*self._history)
         if not self.connect:
             return
+        self.set_interval(DIRECTORY_INTERVAL_S, self.refresh_directory)
+        self._start_server_work()
+
+    def _start_server_work(self) -> None:
+        """Who we are, identities and policies, and both traces."""
         self.load_server_info()
         self.refresh_directory()
-        self.set_interval(DIRECTORY_INTERVAL_S, self.refresh_directory)
         for kind in ("audit", "errors"):
             self.follow(kind)
 
@@ -524,6 +547,70 @@ class KesApp(App[None]):
         except SuspendNotSupported:
             self.notify("This terminal cannot be handed to another program", severity="error")
             return -1
+
+    # ------------------------------------------------------------ contexts
+    def action_contexts(self) -> None:
+        if not self.contexts:
+            self.notify(
+                f"No contexts: describe your servers in {self.contexts_source} (docs/tui.md)",
+                title="Contexts",
+            )
+            return
+        pairs = [(c.name, c.server) for c in self.contexts]
+        self.push_screen(
+            ContextScreen(pairs, self.header.context, self.contexts_source), self._context_chosen
+        )
+
+    def _context_chosen(self, name: str | None) -> None:
+        if name:
+            self.switch_context(name)
+
+    @work(exclusive=True, group="context", exit_on_error=False, description="switch context")
+    async def switch_context(self, name: str) -> None:
+        """Point the console at another server: new client, empty traces, everything reloaded."""
+        context = next((c for c in self.contexts if c.name == name), None)
+        if context is None or name == self.header.context:
+            return
+        try:
+            client = context.client()
+        except KESError as exc:
+            self.notify(f"Cannot use context {name!r}: {exc}", title="Contexts", severity="error")
+            return
+        old = self.client
+        await self._stop_server_work()
+        self.client, self.connect, self.own = client, True, OwnRequests()
+        client.on_request = self.own.sent
+        if old is not None:
+            await old.aclose()
+        self._pending = {"audit": [], "errors": []}
+        self.audit.clear()
+        self.errors.clear()
+        identity = context.identity()
+        self.set_directory(Directory(self_identity=identity))
+        self.directory_loaded = False
+        offline = StreamState("offline")
+        self.header = HeaderInfo(
+            endpoint=client.server,
+            identity=identity,
+            read_only=self.read_only,
+            audit=offline,
+            errors=offline,
+            context=name,
+        )
+        self.header_signal.publish(self.header)
+        self.context_signal.publish(name)
+        self.notify(f"Switched to {name} ({client.server})", title="Contexts")
+        self._start_server_work()
+
+    async def _stop_server_work(self) -> None:
+        """Cancel everything that talks to the current server, and wait until it stopped."""
+        groups = {"audit-trace", "errors-trace", "server-info", "directory"}
+        stopping = [w for w in self.workers if w.group in groups and not w.is_finished]
+        for worker in stopping:
+            worker.cancel()
+        for worker in stopping:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
 
     # ------------------------------------------------------------ actions
     def action_help(self) -> None:

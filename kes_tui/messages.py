@@ -57,6 +57,8 @@ class Console(Protocol):
     directory_signal: Signal[Directory]
     #: Keys were created, imported or deleted (seen on the audit trace).
     keys_signal: Signal[int]
+    #: The console now talks to another server: drop what belongs to the old one.
+    context_signal: Signal[str]
 
     def refresh_directory(self) -> None:
         """Reload identities and policies in the background (after a change)."""

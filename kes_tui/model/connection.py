@@ -75,6 +75,8 @@ class HeaderInfo:
     hint: str = ""
     #: The problem is one no retry can fix (TLS trust, credentials): nothing retries.
     fatal: bool = False
+    #: The context (named server) in use, "" when started from flags and env vars.
+    context: str = ""
 
 
 def format_uptime(seconds: float) -> str:

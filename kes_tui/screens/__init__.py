@@ -1,6 +1,7 @@
 """Screens of the console: six modes, the help screen and the dialogs."""
 
 from kes_tui.screens.base import NARROW_COLUMNS, ConsoleScreen
+from kes_tui.screens.contexts import ContextScreen
 from kes_tui.screens.help import HelpScreen
 from kes_tui.screens.identities import IdentitiesScreen
 from kes_tui.screens.keys import KeysScreen
@@ -14,6 +15,7 @@ __all__ = [
     "AuditScreen",
     "ConfirmScreen",
     "ConsoleScreen",
+    "ContextScreen",
     "ErrorScreen",
     "Field",
     "FormScreen",

@@ -59,6 +59,7 @@ class ConsoleScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.console.header_signal.subscribe(self, self._header_changed)
+        self.console.context_signal.subscribe(self, lambda _name: self.context_changed())
         self.query_one(ConsoleHeader).info = self.console.header
 
     def _header_changed(self, info: HeaderInfo) -> None:
@@ -67,6 +68,9 @@ class ConsoleScreen(Screen[None]):
 
     def header_changed(self, info: HeaderInfo) -> None:
         """The connection state changed: screens with an empty state update it."""
+
+    def context_changed(self) -> None:
+        """The console switched servers: forget what came from the old one."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide mutating actions in read-only mode: no key, no footer entry, no dialog."""

@@ -119,6 +119,11 @@ class KeysScreen(ConsoleScreen):
         self.console.keys_signal.subscribe(self, lambda _changes: self.action_reload())
         self.action_reload()
 
+    def context_changed(self) -> None:
+        self.keys, self.loaded, self.problem = [], False, ""
+        self.marked.clear()
+        self.action_reload()
+
     def header_changed(self, info: HeaderInfo) -> None:
         if self._offline and not info.problem:
             self.action_reload()  # the connection is back

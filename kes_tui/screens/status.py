@@ -184,6 +184,13 @@ class StatusScreen(ConsoleScreen):
         if self.console.client is not None:
             self._scraper = self.set_interval(SCRAPE_INTERVAL_S, self.action_scrape, pause=True)
 
+    def context_changed(self) -> None:
+        self.history = MetricsHistory()
+        self.status, self.status_problem, self.metrics_problem = None, "", ""
+        self.redraw()
+        if self.is_current:
+            self.action_scrape()
+
     def on_screen_resume(self) -> None:
         """Scrape while shown: every scrape of /v1/status is an audit event."""
         if self._scraper is not None:

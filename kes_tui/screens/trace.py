@@ -151,6 +151,12 @@ class TraceScreen(ConsoleScreen):
     def header_changed(self, info: HeaderInfo) -> None:
         self.log_widget.set_empty_text(self.empty_text())
 
+    def context_changed(self) -> None:
+        if self.detail.is_open:
+            self.detail.action_close()
+        self.log_widget.reset()
+        self._update_status()
+
     def empty_text(self) -> str:
         """What the log says while it shows nothing: why, and what to do about it."""
         store = self.store

@@ -61,6 +61,7 @@ def header_text(info: HeaderInfo, width: int = 0) -> Text:
         parts = [
             Text.assemble(
                 ("KES ", "bold"),
+                (f"{info.context} ", "bold magenta") if info.context else "",
                 (endpoint.removeprefix("https://") if compact else endpoint, "bold"),
             )
         ]

@@ -73,7 +73,6 @@ class IdentitiesScreen(ConsoleScreen):
     ]
     DEFAULT_CSS = """
     IdentitiesScreen {
-        & #identities_table.-empty { height: auto; }
         & #identities_filter { height: 1; border: none; padding: 0 1; background: $panel; }
         & #identities_status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     }

@@ -83,7 +83,6 @@ class KeysScreen(ConsoleScreen):
     ]
     DEFAULT_CSS = """
     KeysScreen {
-        & #keys_table.-empty { height: auto; }
         & #keys_filter { height: 1; border: none; padding: 0 1; background: $panel; }
         & #keys_status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     }

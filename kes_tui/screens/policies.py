@@ -83,7 +83,6 @@ class PoliciesScreen(ConsoleScreen):
     PoliciesScreen {
         & #policies_left { width: 30; border-right: wide $panel; }
         &.-narrow #policies_left { width: 22; }
-        & #matrix.-empty { height: auto; }
         & #policy_list { height: 1fr; max-height: 40%; }
         & #policy_detail { height: 1fr; padding: 0 1; }
         & #matrix_name { height: 1; border: none; padding: 0 1; background: $panel; }

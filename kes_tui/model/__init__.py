@@ -5,6 +5,7 @@ allowed a request, what a latency percentile is) lives here so it can be
 unit-tested in microseconds and reused by the screenshot script.
 """
 
+from kes_tui.model.bars import bar_rows
 from kes_tui.model.buffer import DEFAULT_CAPACITY, EventStore, RateMeter
 from kes_tui.model.connection import (
     HeaderInfo,
@@ -84,6 +85,7 @@ __all__ = [
     "StreamState",
     "Verdict",
     "audit_gap",
+    "bar_rows",
     "audit_row",
     "backoff_s",
     "denied_backoff_s",

@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from kes_client import NotAllowed, Status, TransportError
 from kes_tui.model import (
@@ -37,6 +37,7 @@ from kes_tui.model import (
     top_talkers,
 )
 from kes_tui.screens.base import ConsoleScreen
+from kes_tui.widgets import RateChart
 
 __all__ = [
     "AUDIT_SAMPLE",
@@ -50,6 +51,8 @@ __all__ = [
 SCRAPE_INTERVAL_S = 2.0
 #: Latency percentiles from the audit stream use this many of the newest requests.
 AUDIT_SAMPLE = 1_000
+#: Identities listed as the busiest and as the most denied.
+TOP_N = 3
 
 
 def status_table(status: Status | None, problem: str = "") -> Table:
@@ -117,7 +120,7 @@ def talkers_table(audit: EventStore[AuditRow], problem: str = "") -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column()
     table.add_column(justify="right")
-    busiest, denied = top_talkers(_newest(audit))
+    busiest, denied = top_talkers(_newest(audit), TOP_N)
     if not busiest:
         table.add_row(Text(problem or "none seen on the audit stream yet", "yellow"))
         return table
@@ -146,10 +149,8 @@ class StatusScreen(ConsoleScreen):
         & #panels { height: auto; }
         & #panels_left, & #panels_right { height: auto; width: 1fr; }
         & .panel { border: round $accent; padding: 0 1; height: auto; width: 1fr; }
-        & #rate_box { height: 12; border: round $accent; padding: 0 1; }
-        & #rate { height: 1fr; }
+        & #rate_box { height: 1fr; min-height: 7; border: round $accent; padding: 0 1; }
         & #rate_title { height: 1; color: $text-muted; }
-        &.-narrow #rate_box { height: 8; }
     }
     """
 
@@ -172,7 +173,7 @@ class StatusScreen(ConsoleScreen):
                     yield Static(id="talkers_panel", classes="panel")
             with Vertical(id="rate_box"):
                 yield Static("requests per second", id="rate_title")
-                yield Sparkline([], id="rate")
+                yield RateChart(id="rate")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -212,13 +213,13 @@ class StatusScreen(ConsoleScreen):
         audit, problem = self.console.audit, self._audit_problem()
         self.query_one("#latency_panel", Static).update(audit_latency_table(audit, problem))
         self.query_one("#talkers_panel", Static).update(talkers_table(audit, problem))
-        rates = list(self.history.rates)
-        # One sample is no trend (Textual draws it as a full block): wait for two.
-        self.query_one("#rate", Sparkline).data = rates if len(rates) > 1 else []
+        rates = tuple(self.history.rates)
+        self.query_one(RateChart).values = rates
         title = (
-            f"requests per second (last {len(rates)} samples, peak {max(rates):,.1f})"
-            if len(rates) > 1
-            else "requests per second (no data yet)"
+            f"requests per second, one bar per {SCRAPE_INTERVAL_S:g} s "
+            f"(last {len(rates)}, peak {max(rates):,.1f})"
+            if rates
+            else "requests per second (no data yet: two scrapes make the first rate)"
         )
         self.query_one("#rate_title", Static).update(title)
 

@@ -6,6 +6,7 @@ from kes_tui.widgets.event_log import Column, EventLog
 from kes_tui.widgets.filter_bar import FilterBar
 from kes_tui.widgets.header import SCREENS, ConsoleHeader
 from kes_tui.widgets.policy_matrix import PolicyMatrix
+from kes_tui.widgets.rate_chart import RateChart
 
 __all__ = [
     "SCREENS",
@@ -16,4 +17,5 @@ __all__ = [
     "EventLog",
     "FilterBar",
     "PolicyMatrix",
+    "RateChart",
 ]

@@ -15,6 +15,7 @@ from kes_tui.model import (
     RateMeter,
     StreamState,
     audit_gap,
+    bar_rows,
     audit_row,
     backoff_s,
     denied_backoff_s,
@@ -281,6 +282,15 @@ def test_backoff_and_stream_state() -> None:
     assert [denied_backoff_s(n) for n in (1, 2, 3, 10)] == [30, 60, 120, 900]
     assert StreamState("reconnecting", retry_at=10.0).describe(now=6.2) == "retry in 4s"
     assert StreamState("live").describe() == "live"
+
+
+def test_rate_bars_start_at_zero() -> None:
+    assert bar_rows([], 4, 2) == ["    ", "    "]  # no data: nothing drawn, not a full block
+    assert bar_rows([7.0], 3, 1) == ["  █"]  # one sample: the newest column, on the right
+    # 18 and 19 req/s are nearly the same height, not "nothing" and "everything"
+    low, high = bar_rows([18.0, 19.0], 2, 2)[1]
+    assert (low, high) == ("█", "█")
+    assert bar_rows([0.0, 0.01, 10.0], 3, 1) == [" ▁█"]  # any traffic is visible
 
 
 def test_top_talkers_and_top_denied() -> None:

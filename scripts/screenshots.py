@@ -240,7 +240,7 @@ async def capture(url: str, state: Path, apps: list[Who], out: Path, warmup_s: f
         shoot(app, out, "narrow-detail")
         await pilot.press("escape")
         await app.switch_mode("identities")
-        await pilot.pause(0.5)
+        await pilot.pause(1.0)
         shoot(app, out, "narrow-identities")
         stop.set()
         await load

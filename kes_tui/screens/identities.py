@@ -94,8 +94,6 @@ class IdentitiesScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        for title in SORT_COLUMNS:
-            self.table.add_column(title, key=title)
         self.console.directory_signal.subscribe(self, self.show_directory)
         self.show_directory(self.console.directory)
         self.table.focus()
@@ -129,7 +127,10 @@ class IdentitiesScreen(ConsoleScreen):
         narrow = self.narrow
         table = self.table
         selected = self.selected
-        table.clear()
+        # Columns too: their widths follow the labels (16 or 64 hex digits) after a resize.
+        table.clear(columns=True)
+        for title in SORT_COLUMNS:
+            table.add_column(title, key=title)
         shown = 0
         for identity, name, policy in rows:
             if not any(match_name(query, v) for v in (identity, name, policy)):

@@ -38,7 +38,8 @@ run: install
 	$(BIN)/kes-server --dev --state-dir $(STATE) $(ARGS)
 
 apt-test:
-	@scripts/ensure-apt.sh jq:jq curl:curl nginx:nginx etcd:etcd-server etcdctl:etcd-client
+	@scripts/ensure-apt.sh jq:jq curl:curl nginx:nginx etcd:etcd-server etcdctl:etcd-client \
+		systemd-analyze:systemd gpg:gnupg
 
 check: install-test
 	$(BIN)/ruff check .

@@ -34,6 +34,7 @@ from kes_client._models import (
     PolicyInfo,
     Status,
 )
+from kes_client._names import identity_problem
 from kes_client._tls import DEFAULT_SERVER
 from kes_server.core.errors import (
     APIError,
@@ -90,4 +91,5 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "UnsupportedAlgorithm",
+    "identity_problem",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
@@ -43,6 +43,8 @@ T = TypeVar("T")
 E = TypeVar("E")
 
 StrPath = str | os.PathLike[str]
+#: Called with the URL path of every request just before it is sent.
+RequestHook = Callable[[str], None]
 
 
 class AsyncEventStream(Generic[E]):
@@ -53,10 +55,17 @@ class AsyncEventStream(Generic[E]):
     connection by itself, ``aclose()`` does.
     """
 
-    def __init__(self, http: httpx.AsyncClient, call: StreamCall[E], server: str) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        call: StreamCall[E],
+        server: str,
+        on_request: RequestHook | None = None,
+    ) -> None:
         self._http = http
         self._call = call
         self._server = server
+        self._on_request = on_request
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
         self._decoder = NDJSONDecoder()
@@ -67,6 +76,8 @@ class AsyncEventStream(Generic[E]):
         """Send the trace request and check the answer (idempotent)."""
         if self._response is not None or self._closed:
             return self
+        if self._on_request is not None:
+            self._on_request(self._call.request.url.path)
         with map_httpx_errors(self._server):
             response = await self._http.send(self._call.request, stream=True)
             if not 200 <= response.status_code < 300:
@@ -131,8 +142,12 @@ class AsyncClient:
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
         http2: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_request: RequestHook | None = None,
     ) -> None:
+        """``on_request`` sees the path of every request before it is sent: the
+        console uses it to recognise its own requests on the audit trace."""
         self._api = Api(server, timeout=as_timeout(timeout))
+        self.on_request = on_request
         if ssl_context is None and transport is None:
             ssl_context = create_ssl_context(cert=cert, key=key, ca=ca, insecure=insecure)
         self._http = httpx.AsyncClient(
@@ -170,6 +185,8 @@ class AsyncClient:
         return self._api.server
 
     async def _call(self, call: Call[T]) -> T:
+        if self.on_request is not None:
+            self.on_request(call.request.url.path)
         with map_httpx_errors(self._api.server):
             response = await self._http.send(call.request)
         return call.parse(response)
@@ -275,8 +292,12 @@ class AsyncClient:
 
     def trace_audit(self) -> AsyncEventStream[AuditEvent]:
         """Subscribe to the audit log (use with ``async with``)."""
-        return AsyncEventStream(self._http, self._api.trace_audit(), self._api.server)
+        return AsyncEventStream(
+            self._http, self._api.trace_audit(), self._api.server, self.on_request
+        )
 
     def trace_error(self) -> AsyncEventStream[ErrorEvent]:
         """Subscribe to the server's error log (use with ``async with``)."""
-        return AsyncEventStream(self._http, self._api.trace_error(), self._api.server)
+        return AsyncEventStream(
+            self._http, self._api.trace_error(), self._api.server, self.on_request
+        )

@@ -21,9 +21,11 @@ handle a failure.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import httpx
 
@@ -37,7 +39,10 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "map_httpx_errors",
+    "tls_error",
 ]
+
+X = TypeVar("X", bound=BaseException)
 
 
 class CredentialsError(KESError):
@@ -51,9 +56,19 @@ class CredentialsError(KESError):
 class TransportError(KESError):
     """The request did not complete; the server's opinion is unknown.
 
-    Unlike an ``APIError`` it is worth retrying: reconnecting a trace stream
-    after a ``TransportError`` is the caller's call.
+    ``reason`` says what went wrong, ``hint`` what the operator can do about it
+    (in the CLI's and console's terms: ``--ca FILE``, ``-k``, ``--server``);
+    ``str()`` joins both so a one-line ``Error: ...`` carries the fix.
+    ``retryable`` is false when repeating the request cannot help (the server
+    certificate is not trusted, the server refuses our certificate, the port
+    does not speak TLS): a console stops reconnecting instead of hammering.
     """
+
+    def __init__(self, reason: str, *, hint: str = "", retryable: bool = True) -> None:
+        super().__init__(f"{reason}: {hint}" if hint else reason)
+        self.reason = reason
+        self.hint = hint
+        self.retryable = retryable
 
 
 class ConnectError(TransportError):
@@ -64,7 +79,9 @@ class TLSError(ConnectError):
     """The TLS handshake failed.
 
     Typical causes: the server certificate is not trusted (use a CA file or
-    ``insecure``), or the server rejected the client certificate.
+    ``insecure``), or the server rejected the client certificate. Neither is
+    fixed by retrying, so TLS errors are not ``retryable`` unless the
+    connection merely broke during the handshake.
     """
 
 
@@ -76,17 +93,36 @@ class TransportTimeout(TransportError):
     """Reading or writing timed out after the connection was established."""
 
 
-def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
-    """Find an ``ssl.SSLError`` in the exception chain.
+#: The one fix for every server-verification failure, worded as the CLI and console flags.
+TRUST_HINT = "pass --ca FILE (the CA that signed the server certificate) or -k"
+CHECK_SERVER_HINT = "check --server / KES_SERVER"
 
-    httpx wraps httpcore which wraps the socket layer; the ssl error that
+#: TLS alerts a server sends when it does not accept the client certificate.
+_CLIENT_REJECTED = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server rejected the client certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate's CA",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the server rejected the client certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server says the client certificate expired",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the server does not accept the client certificate",
+    "TLSV1_ALERT_ACCESS_DENIED": "the server denied access to the client certificate",
+    "TLSV1_ALERT_DECRYPT_ERROR": "the server could not verify the client's key",
+}
+#: Handshake failures that mean "this port does not speak TLS".
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
+
+
+def _in_chain(exc: BaseException, kind: type[X]) -> X | None:
+    """Find an instance of ``kind`` in the exception chain.
+
+    httpx wraps httpcore which wraps the socket layer; the ssl or OS error that
     explains a failure is somewhere in ``__cause__``/``__context__``.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ssl.SSLError):
+        if isinstance(current, kind):
             return current
         current = current.__cause__ or current.__context__
     return None
@@ -95,6 +131,53 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def tls_error(exc: ssl.SSLError, where: str) -> TLSError:
+    """Name the cause of a failed handshake and its fix, as far as OpenSSL tells it."""
+    reason = getattr(exc, "reason", None) or _describe(exc)
+    failed = f"TLS handshake with{where} failed"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or reason
+        if "mismatch" in detail.lower():
+            return TLSError(
+                f"{failed}: server certificate is not valid for this address ({detail})",
+                hint="connect by a name or IP the certificate lists, or -k",
+                retryable=False,
+            )
+        return TLSError(
+            f"{failed}: server certificate not trusted ({detail})",
+            hint=TRUST_HINT,
+            retryable=False,
+        )
+    if reason in _CLIENT_REJECTED:
+        return TLSError(
+            f"{failed}: {_CLIENT_REJECTED[reason]} ({reason})",
+            hint="use a certificate and key the server accepts (--cert/--key)",
+            retryable=False,
+        )
+    if reason in _NOT_TLS:
+        return TLSError(
+            f"{failed}: this port does not speak TLS ({reason})",
+            hint=f"is it the kes-server port? {CHECK_SERVER_HINT}",
+            retryable=False,
+        )
+    return TLSError(f"{failed}: {reason}")
+
+
+def _connect_error(exc: httpx.ConnectError, where: str) -> ConnectError:
+    if _in_chain(exc, ConnectionRefusedError) is not None:
+        return ConnectError(
+            f"cannot connect to{where}: connection refused",
+            hint=f"is kes-server running there? {CHECK_SERVER_HINT}",
+        )
+    unresolved = _in_chain(exc, socket.gaierror)
+    if unresolved is not None:
+        return ConnectError(
+            f"cannot connect to{where}: unknown host ({unresolved.strerror})",
+            hint=CHECK_SERVER_HINT,
+        )
+    return ConnectError(f"cannot connect to{where}: {_describe(exc)}")
 
 
 @contextmanager
@@ -112,12 +195,16 @@ def map_httpx_errors(url: str | httpx.URL = "") -> Iterator[None]:
             raise ConnectError(f"cannot connect to{where}: timed out") from exc
         raise TransportTimeout(f"request to{where} timed out") from exc
     except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
-        tls = _ssl_cause(exc)
+        tls = _in_chain(exc, ssl.SSLError)
         if tls is not None:
-            reason = getattr(tls, "reason", None) or _describe(tls)
-            raise TLSError(f"TLS handshake with{where} failed: {reason}") from exc
+            raise tls_error(tls, where) from exc
         if isinstance(exc, httpx.ConnectError):
-            raise ConnectError(f"cannot connect to{where}: {_describe(exc)}") from exc
+            raise _connect_error(exc, where) from exc
+        if _in_chain(exc, ConnectionResetError) is not None:
+            raise TransportError(
+                f"connection to{where} reset by the server",
+                hint="if it persists, the server may not accept the client certificate",
+            ) from exc
         raise TransportError(f"connection to{where} failed: {_describe(exc)}") from exc
     except httpx.RemoteProtocolError as exc:
         if "peer closed connection" in str(exc) or "Server disconnected" in str(exc):
@@ -128,9 +215,12 @@ def map_httpx_errors(url: str | httpx.URL = "") -> Iterator[None]:
     except (httpx.LocalProtocolError, httpx.DecodingError) as exc:
         raise ProtocolError(f"invalid response from{where}: {_describe(exc)}") from exc
     except httpx.UnsupportedProtocol as exc:
-        raise ConnectError(f"unsupported server URL{where}: {_describe(exc)}") from exc
+        raise ConnectError(
+            f"unsupported server URL{where}: {_describe(exc)}",
+            hint=CHECK_SERVER_HINT,
+            retryable=False,
+        ) from exc
     except httpx.TransportError as exc:
         raise TransportError(f"request to{where} failed: {_describe(exc)}") from exc
     except ssl.SSLError as exc:  # raised directly by some ssl paths (e.g. during close)
-        reason = getattr(exc, "reason", None) or _describe(exc)
-        raise TLSError(f"TLS with{where} failed: {reason}") from exc
+        raise tls_error(exc, where) from exc

@@ -10,9 +10,12 @@ Trace events additionally keep the decoded JSON in ``raw`` so that
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from kes_server.core.glob import BadPattern, compile_glob
 
 __all__ = [
     "AuditEvent",
@@ -108,6 +111,37 @@ class Policy:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Policy:
         return cls(allow=_patterns(_get(obj, "allow")), deny=_patterns(_get(obj, "deny")))
+
+    @classmethod
+    def parse(cls, text: str) -> Policy:
+        """A policy typed by a person (a file, stdin, an editor), checked before sending.
+
+        The server answers every bad policy with a bare ``invalid json``;
+        this says what is wrong: not JSON, not an object, an unknown field,
+        a value that is not a list of strings, a glob that does not parse.
+        Raises ``ValueError`` with that reason.
+        """
+        try:
+            obj: Any = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from None
+        if not isinstance(obj, Mapping):
+            raise ValueError('must be a JSON object {"allow": [...], "deny": [...]}')
+        unknown = {str(name).lower() for name in obj} - {"allow", "deny"}
+        if unknown:
+            raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+        for name, value in obj.items():
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(item, str) for item in value)
+            ):
+                raise ValueError(f"'{name}' must be a list of strings")
+        policy = cls.from_json(obj)
+        for pattern in (*policy.allow, *policy.deny):
+            try:
+                compile_glob(pattern)
+            except BadPattern as exc:
+                raise ValueError(f"{pattern!r}: {exc}") from None
+        return policy
 
     def to_json(self) -> dict[str, list[str]]:
         """The body ``/v1/policy/write`` expects (lists, never null)."""

@@ -127,6 +127,8 @@ def create_ssl_context(
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     else:
+        if ca:
+            _read_pem(ca, "CA file", b"-----BEGIN CERTIFICATE-----", "certificate")
         try:
             ctx = ssl.create_default_context(cafile=os.fspath(ca) if ca else None)
         except (OSError, ssl.SSLError) as exc:
@@ -135,14 +137,38 @@ def create_ssl_context(
     if cert is not None or key is not None:
         if cert is None or key is None:
             raise CredentialsError("a client certificate needs both a certificate and a key file")
-        for what, path in (("client certificate", cert), ("private key", key)):
-            if not os.path.isfile(path):
-                raise CredentialsError(f"cannot read {what} '{os.fspath(path)}': no such file")
+        _read_pem(cert, "client certificate", b"-----BEGIN CERTIFICATE-----", "certificate")
+        _read_pem(key, "private key", b"PRIVATE KEY-----", "private key")
         try:
             ctx.load_cert_chain(os.fspath(cert), os.fspath(key), password=password)
         except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc)
+            if reason == "KEY_VALUES_MISMATCH":
+                raise CredentialsError(
+                    f"private key '{os.fspath(key)}' does not belong to client certificate "
+                    f"'{os.fspath(cert)}'"
+                ) from exc
             raise CredentialsError(
-                f"cannot load client certificate '{os.fspath(cert)}' / key "
-                f"'{os.fspath(key)}': {getattr(exc, 'reason', None) or exc}"
+                f"cannot load client certificate '{os.fspath(cert)}' with private key "
+                f"'{os.fspath(key)}': {reason}"
             ) from exc
     return ctx
+
+
+def _read_pem(path: StrPath, what: str, marker: bytes, kind: str) -> None:
+    """Fail early, naming the file, when ``path`` cannot be read or holds no PEM ``kind``.
+
+    OpenSSL's own errors (``PEM lib``, ``NO_CERTIFICATE_OR_CRL_FOUND``) name
+    neither the file nor the problem; an operator with three TLS files needs both.
+    """
+    name = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CredentialsError(f"cannot read {what} '{name}': no such file") from None
+    except IsADirectoryError:
+        raise CredentialsError(f"cannot read {what} '{name}': it is a directory") from None
+    except OSError as exc:
+        raise CredentialsError(f"cannot read {what} '{name}': {exc.strerror or exc}") from None
+    if marker not in data:
+        raise CredentialsError(f"{what} '{name}' holds no PEM {kind}")

@@ -203,7 +203,7 @@ def banner(cfg: Config, store: Store, *, client_cert: str = "", client_key: str 
     auth = (
         "on    [ only clients with certificates from a trusted CA can connect ]"
         if cfg.auth
-        else "off   [ any client can connect but policies still apply ]"
+        else "off   [ any client certificate is accepted; policies decide what it may do ]"
     )
     keys = (
         f"{store.kind[:1].upper()}{store.kind[1:]}: {store.location}"

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import click
 
-from kes_client import DEFAULT_SERVER, AsyncClient, KESError
+from kes_client import DEFAULT_SERVER, AsyncClient, CredentialsError, KESError
 from kes_server.core.identity import identity_of_pem
 from kes_tui.app import KesApp
-from kes_tui.model import DEFAULT_CAPACITY
+from kes_tui.contexts import Context, default_contexts_file, load_contexts
+from kes_tui.model import DEFAULT_CAPACITY, History, read_history
 
 __all__ = ["build_app", "main"]
 
@@ -34,26 +35,58 @@ def build_app(
     insecure: bool = False,
     read_only: bool = False,
     capacity: int = DEFAULT_CAPACITY,
+    audit_file: str | None = None,
+    context: str | None = None,
+    contexts_file: str | None = None,
 ) -> KesApp:
     """Resolve settings, build the client and the app (shared by the CLI and tests).
 
-    Raises ``KESError`` (``CredentialsError``) when the certificate or key is
-    missing or unreadable, before any terminal mode is entered.
+    ``context`` names a context of the contexts file, whose settings then
+    replace the connection options. Without it the options and ``KES_*``
+    variables are used; when they name no certificate at all, the file's
+    current context is. Raises ``KESError`` (``CredentialsError``,
+    ``ContextError``) when nothing usable is configured, and ``OSError`` when
+    ``audit_file`` cannot be read, before any terminal mode is entered.
     """
-    client = AsyncClient.from_env(server, cert=cert, key=key, ca=ca, insecure=insecure)
-    identity = ""
-    if cert:
+    source = Path(contexts_file).expanduser() if contexts_file else default_contexts_file()
+    contexts = load_contexts(source)
+    chosen: Context | None = contexts.get(context) if context else None
+    if chosen is None:
         try:
-            identity = identity_of_pem(Path(cert).read_bytes())
-        except (OSError, ValueError):
-            identity = ""
+            client = AsyncClient.from_env(server, cert=cert, key=key, ca=ca, insecure=insecure)
+        except CredentialsError:
+            if cert or key or not contexts.items:
+                raise
+            chosen = contexts.get(contexts.current)
+    if chosen is not None:
+        client, identity = chosen.client(), chosen.identity()
+    else:
+        identity = _identity_of(cert)
+    history: tuple[History, str] | None = None
+    if audit_file:
+        with open(audit_file, encoding="utf-8", errors="replace") as lines:
+            history = (read_history(lines, capacity), Path(audit_file).name)
     return KesApp(
         client,
         endpoint=client.server,
         identity=identity,
         read_only=read_only,
         capacity=capacity,
+        history=history,
+        contexts=contexts.items,
+        context=chosen.name if chosen is not None else "",
+        contexts_source=str(source),
     )
+
+
+def _identity_of(cert: str | None) -> str:
+    """The console's own identity, from its certificate ("" if it cannot be read)."""
+    if not cert:
+        return ""
+    try:
+        return identity_of_pem(Path(cert).read_bytes())
+    except (OSError, ValueError):
+        return ""
 
 
 @click.command("kes-tui", context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,6 +114,26 @@ def build_app(
     show_default=True,
     help="Events kept per trace before the oldest are dropped.",
 )
+@click.option(
+    "--audit-file",
+    metavar="FILE",
+    help="Show the audit (and error) events of a server log file first, then live events "
+    "(e.g. journalctl -u kes-server -o cat > FILE).",
+)
+@click.option(
+    "--context",
+    metavar="NAME",
+    help="Open this context of the contexts file (replaces the connection options).",
+)
+@click.option(
+    "--contexts",
+    "contexts_file",
+    envvar="KES_CONTEXTS",
+    show_envvar=True,
+    metavar="FILE",
+    help="Contexts file: named servers with their certificates "
+    "[default: contexts.yml in the user's pykes config directory].",
+)
 def cli(
     server: str | None,
     cert: str | None,
@@ -89,6 +142,9 @@ def cli(
     insecure: bool,
     read_only: bool,
     capacity: int,
+    audit_file: str | None,
+    context: str | None,
+    contexts_file: str | None,
 ) -> None:
     """Live terminal console for a KES server: audit and error traces, keys,
     policies, identities and status. Press ? inside for every key."""
@@ -101,9 +157,15 @@ def cli(
             insecure=insecure,
             read_only=read_only,
             capacity=capacity,
+            audit_file=audit_file,
+            context=context,
+            contexts_file=contexts_file,
         )
     except KESError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        message = f"cannot read --audit-file '{audit_file}': {exc.strerror or exc}"
+        raise click.ClickException(message) from None
     app.run()
 
 

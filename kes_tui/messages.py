@@ -47,15 +47,24 @@ class Console(Protocol):
     #: ``--read-only``: every mutating action is hidden.
     read_only: bool
     directory: Directory
+    #: False until identities and policies were read once.
+    directory_loaded: bool
     audit: EventStore[AuditRow]
     errors: EventStore[ErrorRow]
     header: HeaderInfo
     trace_signal: Signal[TraceBatch]
     header_signal: Signal[HeaderInfo]
     directory_signal: Signal[Directory]
+    #: Keys were created, imported or deleted (seen on the audit trace).
+    keys_signal: Signal[int]
+    #: The console now talks to another server: drop what belongs to the old one.
+    context_signal: Signal[str]
 
     def refresh_directory(self) -> None:
         """Reload identities and policies in the background (after a change)."""
 
     def report_error(self, error: BaseException, action: str) -> None:
         """Show a failed action as a notification (permission errors get their own wording)."""
+
+    def run_external(self, command: list[str]) -> int:
+        """Run a program on the terminal (pager, editor) with the console suspended."""

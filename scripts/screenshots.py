@@ -32,10 +32,11 @@ from kes_server.core.certs import new_identity
 from kes_server.core.identity import identity_of_pem
 from kes_tui.app import KesApp
 from kes_tui.model import StreamState
-from kes_tui.screens import KeysScreen, TraceScreen
+from kes_tui.screens import KeysScreen
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (128, 34)
+NARROW = (80, 24)
 SCREENS = ("audit", "errors", "keys", "policies", "identities", "status")
 #: Textual's SVGs ask for Fira Code from the web; cairo renders offline.
 FONT = "DejaVu Sans Mono"
@@ -220,22 +221,42 @@ async def capture(url: str, state: Path, apps: list[Who], out: Path, warmup_s: f
                 screen.action_reload()
             await pilot.pause(1.5 if mode == "status" else 0.6)
             if mode == "status":
-                await pilot.pause(4.5)  # a few scrapes for the sparkline
+                await pilot.pause(16)  # scrapes start when the screen shows: a few for the bars
             shoot(app, out, mode)
         await app.switch_mode("audit")
-        screen = app.screen
-        assert isinstance(screen, TraceScreen)
-        screen.apply_filter("status:403")
+        await pilot.press("slash", *"status:403")  # the filter bar while typing
         await pilot.pause(0.5)
-        await pilot.press("space", "up", "enter")
+        shoot(app, out, "audit-filter")
+        await pilot.press("enter", "space", "up", "enter")
         await pilot.pause(0.3)
         shoot(app, out, "audit-denied")
         await pilot.press("escape", "question_mark")
         await pilot.pause(0.3)
         shoot(app, out, "help")
+        await pilot.press("escape", "escape")
+        await pilot.resize_terminal(*NARROW)  # an 80x24 SSH session
+        await pilot.press("space", "up", "up", "enter")
+        await pilot.pause(0.5)
+        shoot(app, out, "narrow-detail")
+        await pilot.press("escape")
+        await app.switch_mode("identities")
+        await pilot.pause(1.0)
+        shoot(app, out, "narrow-identities")
         stop.set()
         await load
         app.set_header(audit=StreamState("offline"))
+
+
+async def capture_untrusted(url: str, state: Path, out: Path) -> None:
+    """The console started without --ca against the self-signed dev server."""
+    root = state / "root.cert"
+    client = AsyncClient(url, cert=root, key=state / "root.key")
+    app = KesApp(client, identity=identity_of_pem(root.read_bytes()))
+    async with app.run_test(size=SIZE) as pilot:
+        while app.header.audit.phase != "failed":
+            await pilot.pause(0.1)
+        await pilot.pause(0.3)
+        shoot(app, out, "untrusted")
 
 
 def shoot(app: KesApp, out: Path, name: str) -> None:
@@ -259,6 +280,7 @@ def main() -> None:
             apps = prepare(url, state)
             print(f"capturing against {url} into {args.out}")
             asyncio.run(capture(url, state, apps, args.out, args.warmup))
+            asyncio.run(capture_untrusted(url, state, args.out))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 The root ``kes`` group stores one ``Settings`` in ``ctx.obj``; commands that
 talk to a server ask it for a ``Client``, which is built on first use so
 that offline commands (``kes identity of``, ``kes server``) never need a
-certificate. ``-k``/``--insecure`` is accepted both before the command
-(``kes -k key list``) and after it (``kes key list -k``), as upstream's
-per-command flag is what guides and muscle memory use.
+certificate. The connection options (``--server``, ``--cert``, ``--key``,
+``--ca``, ``-k``) are accepted both before the command (``kes -k key list``)
+and after it (``kes key list -k --ca ca.pem``): upstream's per-command flags
+are what guides and muscle memory use. Given in both places, the later wins.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from kes_client._client import Client
 __all__ = [
     "AliasGroup",
     "Settings",
+    "connection_options",
     "decode_b64",
     "get_client",
-    "insecure_option",
     "json_option",
 ]
 
@@ -58,23 +59,44 @@ def get_client() -> Client:
     return click.get_current_context().ensure_object(Settings).client()
 
 
-def _set_insecure(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    if value:
-        ctx.ensure_object(Settings).insecure = True
-    return value
+def _setting(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback storing a subcommand's connection option into the shared ``Settings``."""
+
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value:
+            setattr(ctx.ensure_object(Settings), name, value)
+        return value
+
+    return store
 
 
-def insecure_option(func: F) -> F:
-    """``-k``/``--insecure`` on a subcommand: same as the global flag."""
-    return click.option(
-        "-k",
-        "--insecure",
-        is_flag=True,
-        expose_value=False,
-        is_eager=True,
-        callback=_set_insecure,
-        help="Skip verification of the server certificate.",
-    )(func)
+#: (flags, Settings field, is a flag, help): the root group's connection options.
+_CONNECTION = (
+    (("--server",), "server", False, "KES server endpoint (URL or host:port)."),
+    (("--cert",), "cert", False, "Client certificate (PEM)."),
+    (("--key",), "key", False, "Private key of the client certificate (PEM)."),
+    (("--ca",), "ca", False, "CA certificate(s) to verify the server with."),
+    (("-k", "--insecure"), "insecure", True, "Skip verification of the server certificate."),
+)
+
+
+def connection_options(func: F) -> F:
+    """The root group's connection options, accepted after the command too.
+
+    They have no environment variables here: ``KES_*`` is read once, by the
+    root group, so an option written after the command always wins over it.
+    """
+    for flags, name, is_flag, help_text in reversed(_CONNECTION):
+        func = click.option(
+            *flags,
+            name,
+            is_flag=is_flag,
+            metavar=None if is_flag else ("URL" if name == "server" else "FILE"),
+            expose_value=False,
+            callback=_setting(name),
+            help=help_text,
+        )(func)
+    return func
 
 
 def json_option(func: F) -> F:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 from typing import IO
 
 import click
 
+from kes_client._names import identity_problem
 from kes_client.cli._output import (
     echo_done,
     echo_json,
@@ -23,7 +23,7 @@ from kes_client.cli._output import (
     render_table,
 )
 from kes_client.cli._params import DURATION
-from kes_client.cli._settings import AliasGroup, get_client, insecure_option, json_option
+from kes_client.cli._settings import AliasGroup, connection_options, get_client, json_option
 
 __all__ = ["identity", "identity_of", "identity_new"]
 
@@ -82,19 +82,6 @@ def identity_of(certificate: IO[bytes], hash_name: str) -> None:
         click.echo(ident, nl=False)
 
 
-def _write_private(path: Path, data: bytes, *, mode: int, force: bool) -> None:
-    """Write a file that must not silently replace an existing one (keys are precious)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        fd = os.open(path, flags, mode)
-    except FileExistsError as exc:
-        raise click.ClickException(f"'{path}' already exists; use --force to overwrite it") from exc
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    if force:
-        os.chmod(path, mode)
-
-
 @identity.command("new")
 @click.option(
     "--key",
@@ -145,22 +132,18 @@ def identity_new(
     Example:
       kes identity new --key app.key --cert app.cert my-app
     """
-    from kes_server.core.certs import new_identity
-    from kes_server.core.identity import identity_of_pem
+    from kes_client.identity_files import write_identity  # cryptography: only when needed
 
-    if not force:
-        for path in (key_path, cert_path):
-            if path.exists():
-                raise click.ClickException(f"'{path}' already exists; use --force to overwrite it")
     days = max(1, math.ceil(validity / 86400))
     name = subject or ("localhost" if server else "kes-client")
     try:
-        key_pem, cert_pem = new_identity(name, server=server, dns=dns, ips=ips, days=days)
+        ident = write_identity(
+            key_path, cert_path, name, days=days, server=server, dns=dns, ips=ips, force=force
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc}; use --force to overwrite it") from None
     except ValueError as exc:  # e.g. an --ip that is not an IP address
         raise click.BadParameter(str(exc)) from exc
-    _write_private(key_path, key_pem, mode=0o600, force=force)
-    _write_private(cert_path, cert_pem, mode=0o644, force=force)
-    ident = identity_of_pem(cert_pem)
     if is_tty():
         click.echo(
             render_pairs(
@@ -175,9 +158,20 @@ def identity_new(
         click.echo(ident)
 
 
+def _identities(
+    _ctx: click.Context, _param: click.Parameter, value: str | tuple[str, ...]
+) -> str | tuple[str, ...]:
+    """Refuse what cannot be an identity before it reaches the server (usage error, exit 2)."""
+    for text in (value,) if isinstance(value, str) else value:
+        problem = identity_problem(text)
+        if problem:
+            raise click.BadParameter(f"{text!r} is not an identity: {problem}")
+    return value
+
+
 @identity.command("assign")
-@insecure_option
-@click.argument("ident", metavar="IDENTITY")
+@connection_options
+@click.argument("ident", metavar="IDENTITY", callback=_identities)
 @click.argument("policy")
 def assign(ident: str, policy: str) -> None:
     """Assign IDENTITY to POLICY (replacing any earlier assignment).
@@ -191,7 +185,7 @@ def assign(ident: str, policy: str) -> None:
 
 
 @identity.command("list")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("pattern", default="*")
 def list_(pattern: str, as_json: bool) -> None:
@@ -215,8 +209,8 @@ def list_(pattern: str, as_json: bool) -> None:
 
 
 @identity.command("forget")
-@insecure_option
-@click.argument("identities", metavar="IDENTITY...", nargs=-1, required=True)
+@connection_options
+@click.argument("identities", metavar="IDENTITY...", nargs=-1, required=True, callback=_identities)
 def forget(identities: tuple[str, ...]) -> None:
     """Remove the policy assignment of each IDENTITY.
 
@@ -231,7 +225,7 @@ def forget(identities: tuple[str, ...]) -> None:
 
 
 @identity.command("self")
-@insecure_option
+@connection_options
 @json_option
 def self_(as_json: bool) -> None:
     """Show the identity of the client certificate in use and its policy.

@@ -1,8 +1,9 @@
 """``kes key``: master keys and the cryptographic operations done with them.
 
 Byte values on the command line (imported keys, contexts, ciphertexts) are
-base64, as in upstream's CLI, so every value round-trips exactly; raw bytes
-can come from stdin where that is the natural source (``encrypt``).
+base64, as in upstream's CLI, so every value round-trips exactly. Secrets
+and data read from stdin are raw bytes (``import``, ``encrypt``): a pipe
+carries bytes, and a key never has to appear in base64 in a shell history.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import click
 from kes_client.cli._output import echo_done, echo_json, is_tty, render_pairs, render_table
 from kes_client.cli._settings import (
     AliasGroup,
+    connection_options,
     decode_b64,
     get_client,
-    insecure_option,
     json_option,
 )
+from kes_server.core.crypto import KEY_SIZE
 
 __all__ = ["key"]
 
@@ -37,7 +39,7 @@ def key() -> None:
 
 
 @key.command("create")
-@insecure_option
+@connection_options
 @click.argument("name")
 @click.argument("key_b64", metavar="[KEY]", required=False)
 def create(name: str, key_b64: str | None) -> None:
@@ -59,26 +61,36 @@ def create(name: str, key_b64: str | None) -> None:
 
 
 @key.command("import")
-@insecure_option
+@connection_options
 @click.argument("name")
 @click.argument("key_b64", metavar="[KEY]", required=False)
 def import_(name: str, key_b64: str | None) -> None:
     """Import 32 bytes as master key NAME.
 
-    KEY is base64; without it (or with '-') it is read from stdin.
+    KEY is base64; without it (or with '-') the 32 raw bytes are read from
+    stdin, as encrypt reads its plaintext.
 
     \b
-    Example:
+    Examples:
       kes key import my-key "$(head -c 32 /dev/urandom | base64)"
+      head -c 32 /dev/urandom | kes key import my-key
     """
     if key_b64 is None or key_b64 == "-":
-        key_b64 = sys.stdin.read()
-    get_client().import_key(name, decode_b64(key_b64, "KEY"))
+        material = sys.stdin.buffer.read()
+        if len(material) != KEY_SIZE:
+            raise click.BadParameter(
+                f"stdin must hold the {KEY_SIZE} raw bytes of the key, not {len(material)} "
+                "(pass a base64 key as the KEY argument instead)",
+                param_hint="KEY",
+            )
+    else:
+        material = decode_b64(key_b64, "KEY")
+    get_client().import_key(name, material)
     echo_done(f"Imported key '{name}'")
 
 
 @key.command("delete")
-@insecure_option
+@connection_options
 @click.argument("names", metavar="NAME...", nargs=-1, required=True)
 def delete(names: tuple[str, ...]) -> None:
     """Delete one or more master keys.
@@ -94,7 +106,7 @@ def delete(names: tuple[str, ...]) -> None:
 
 
 @key.command("list")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("pattern", default="*")
 def list_(pattern: str, as_json: bool) -> None:
@@ -126,7 +138,7 @@ def list_(pattern: str, as_json: bool) -> None:
 
 
 @key.command("generate")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("name")
 @click.argument("context_b64", metavar="[CONTEXT]", required=False)
@@ -151,7 +163,7 @@ def generate(name: str, context_b64: str | None, as_json: bool) -> None:
 
 
 @key.command("encrypt")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("name")
 @click.argument("plaintext_b64", metavar="[PLAINTEXT]", required=False)
@@ -181,7 +193,7 @@ def encrypt(name: str, plaintext_b64: str | None, context_b64: str | None, as_js
 
 
 @key.command("decrypt")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("name")
 @click.argument("ciphertext_b64", metavar="[CIPHERTEXT]", required=False)

@@ -2,8 +2,10 @@
 
 Traces run until the server goes away or the user stops them. Ctrl-C and a
 closed pipe (``kes log trace --json | head -1``) are the normal ways to stop,
-so both end with exit status 0 and no traceback. Every event is flushed as
-soon as it is printed so a downstream ``jq`` sees it at once.
+so both end with exit status 0 and no traceback. The server going away is
+not: the trace ends with ``Error: ...`` and status 1, so a supervising loop
+or script can tell "done" from "lost". Every event is flushed as soon as it
+is printed so a downstream ``jq`` sees it at once.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from datetime import datetime
 import click
 
 from kes_client._client import EventStream
+from kes_client._errors import TransportError
 from kes_client._models import AuditEvent, ErrorEvent
 from kes_client.cli._output import echo_json, format_duration_ns, is_tty, status_colour
-from kes_client.cli._settings import AliasGroup, get_client, insecure_option, json_option
+from kes_client.cli._settings import AliasGroup, connection_options, get_client, json_option
 
 __all__ = ["log", "trace"]
 
@@ -69,6 +72,9 @@ def _follow(kind: str, as_json: bool) -> None:
                 else:
                     click.echo(click.style(event.message, fg="red"))
                 sys.stdout.flush()
+        raise TransportError(
+            f"{client.server} ended the {kind} trace (the server stopped or restarted)"
+        )
     except KeyboardInterrupt:
         if is_tty():
             click.echo()
@@ -91,7 +97,7 @@ def _trace_options(func: click.decorators.FC) -> click.decorators.FC:
         default=True,
         help="Follow the audit log (default).",
     )(func)
-    return json_option(insecure_option(func))
+    return json_option(connection_options(func))
 
 
 @click.group(cls=AliasGroup, invoke_without_command=True)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO
 
 import click
 
 from kes_client._models import Policy
 from kes_client.cli._output import echo_done, echo_json, is_tty, render_table
-from kes_client.cli._settings import AliasGroup, get_client, insecure_option, json_option
+from kes_client.cli._settings import AliasGroup, connection_options, get_client, json_option
 
 __all__ = ["policy"]
 
@@ -24,30 +22,19 @@ def policy() -> None:
 
 
 def _parse_policy(text: str, source: str) -> Policy:
-    """Read ``{"allow": [...], "deny": [...]}``, rejecting anything else early.
+    """Read ``{"allow": [...], "deny": [...]}``, rejecting anything else early (exit 2).
 
     The server would answer a bare ``invalid json``; pointing at the file and
     the offending field is kinder.
     """
     try:
-        obj: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{source} is not valid JSON: {exc}") from exc
-    if not isinstance(obj, Mapping):
-        raise click.BadParameter(f'{source} must hold a JSON object {{"allow": [...]}}')
-    unknown = {name.lower() for name in obj} - {"allow", "deny"}
-    if unknown:
-        raise click.BadParameter(f"{source} has unknown fields: {', '.join(sorted(unknown))}")
-    for name, value in obj.items():
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(item, str) for item in value)
-        ):
-            raise click.BadParameter(f"{source}: '{name}' must be a list of strings")
-    return Policy.from_json(obj)
+        return Policy.parse(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{source}: {exc}") from None
 
 
 @policy.command("write")
-@insecure_option
+@connection_options
 @click.argument("name")
 @click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
 def write(name: str, file: IO[str]) -> None:
@@ -63,7 +50,7 @@ def write(name: str, file: IO[str]) -> None:
 
 
 @policy.command("show")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("name")
 def show(name: str, as_json: bool) -> None:
@@ -86,7 +73,7 @@ def show(name: str, as_json: bool) -> None:
 
 
 @policy.command("list")
-@insecure_option
+@connection_options
 @json_option
 @click.argument("pattern", default="*")
 def list_(pattern: str, as_json: bool) -> None:
@@ -109,7 +96,7 @@ def list_(pattern: str, as_json: bool) -> None:
 
 
 @policy.command("delete")
-@insecure_option
+@connection_options
 @click.argument("names", metavar="NAME...", nargs=-1, required=True)
 def delete(names: tuple[str, ...]) -> None:
     """Delete policies; identities assigned to them lose their access.

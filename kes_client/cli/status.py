@@ -13,13 +13,13 @@ from kes_client.cli._output import (
     render_pairs,
 )
 from kes_client.cli._params import DURATION
-from kes_client.cli._settings import get_client, insecure_option, json_option
+from kes_client.cli._settings import connection_options, get_client, json_option
 
 __all__ = ["metric", "parse_prometheus", "status"]
 
 
 @click.command("status")
-@insecure_option
+@connection_options
 @json_option
 def status(as_json: bool) -> None:
     """Show the server's version, uptime and key-store state.
@@ -47,7 +47,7 @@ def status(as_json: bool) -> None:
         ("Key store", click.style(state, fg=colour)),
     ]
     if info.kms_latency_ns:
-        pairs.append(("Latency", format_duration_ns(info.kms_latency_ns)))
+        pairs.append(("Store latency", format_duration_ns(info.kms_latency_ns)))
     click.echo(render_pairs(pairs))
 
 
@@ -82,26 +82,27 @@ def _sample(samples: dict[str, float], name: str) -> float:
     return samples.get(name, samples.get(name + "_total", 0.0))
 
 
-def _summary(samples: dict[str, float]) -> dict[str, float]:
+def _summary(samples: dict[str, float]) -> dict[str, int | float]:
+    """What ``kes metric`` reports: counts as integers, the mean latency in seconds."""
     success = _sample(samples, "kes_http_request_success")
     error = _sample(samples, "kes_http_request_error")
     failure = _sample(samples, "kes_http_request_failure")
     count = samples.get("kes_http_response_time_count", 0.0)
     total_s = samples.get("kes_http_response_time_sum", 0.0)
     return {
-        "requests": success + error + failure,
-        "success": success,
-        "error": error,
-        "failure": failure,
-        "active": _sample(samples, "kes_http_request_active"),
+        "requests": round(success + error + failure),
+        "success": round(success),
+        "error": round(error),
+        "failure": round(failure),
+        "active": round(_sample(samples, "kes_http_request_active")),
         "latency_avg_s": total_s / count if count else 0.0,
-        "audit_events": _sample(samples, "kes_log_audit_events"),
-        "error_events": _sample(samples, "kes_log_error_events"),
-        "uptime_s": _sample(samples, "kes_system_up_time"),
+        "audit_events": round(_sample(samples, "kes_log_audit_events")),
+        "error_events": round(_sample(samples, "kes_log_error_events")),
+        "uptime_s": round(_sample(samples, "kes_system_up_time")),
     }
 
 
-def _render(summary: dict[str, float], rate: float | None) -> str:
+def _render(summary: dict[str, int | float], rate: float | None) -> str:
     total = summary["requests"]
     ok_share = f" ({summary['success'] / total:.0%})" if total else ""
     pairs = [
@@ -111,7 +112,10 @@ def _render(summary: dict[str, float], rate: float | None) -> str:
             f"{summary['error']:.0f} 4xx · {summary['failure']:.0f} 5xx · "
             f"{summary['active']:.0f} active",
         ),
-        ("Latency", f"avg {format_duration_ns(int(summary['latency_avg_s'] * 1e9))}"),
+        (
+            "Latency",
+            f"mean {format_duration_ns(int(summary['latency_avg_s'] * 1e9))} since start",
+        ),
         (
             "Log events",
             f"{summary['audit_events']:.0f} audit · {summary['error_events']:.0f} error",
@@ -124,7 +128,7 @@ def _render(summary: dict[str, float], rate: float | None) -> str:
 
 
 @click.command("metric")
-@insecure_option
+@connection_options
 @json_option
 @click.option(
     "--rate",
@@ -134,7 +138,7 @@ def _render(summary: dict[str, float], rate: float | None) -> str:
 )
 @click.option("--raw", is_flag=True, help="Print the Prometheus exposition text as is.")
 def metric(as_json: bool, rate: float | None, raw: bool) -> None:
-    """Summarise the server metrics: requests, latency, events.
+    """Summarise the server metrics: requests, mean latency, events.
 
     \b
     Examples:

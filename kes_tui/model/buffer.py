@@ -43,6 +43,8 @@ class EventStore(Generic[R]):
         self.dropped = 0
         #: Rows that entered the view since the filter was last set (for "N new").
         self.matched = 0
+        #: Leave the console's own requests (status scrapes, reloads) out of the view.
+        self.hide_own = False
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -52,17 +54,30 @@ class EventStore(Generic[R]):
         """The sequence number the next row should carry."""
         return self.received
 
+    @property
+    def hidden(self) -> int:
+        """Buffered rows the filter (or hiding own requests) keeps out of the view."""
+        return len(self.rows) - len(self.view)
+
+    def keeps(self, row: R) -> bool:
+        """Whether ``row`` belongs in the view: markers always, own requests unless hidden."""
+        if row.marker:
+            return True
+        if self.hide_own and row.own:
+            return False
+        return self.filter.matches(row)
+
     def extend(self, rows: Iterable[R]) -> int:
         """Append a batch; returns how many of the new rows entered the filtered view."""
         added = 0
-        buffer, view, keep = self.rows, self.view, self.filter.matches
-        empty = self.filter.is_empty
+        buffer, view, keep = self.rows, self.view, self.keeps
+        everything = self.filter.is_empty and not self.hide_own
         for row in rows:
             if len(buffer) == self.capacity:
                 self.dropped += 1
             buffer.append(row)
             self.received += 1
-            if empty or keep(row):
+            if everything or keep(row):
                 view.append(row)
                 added += 1
         self.matched += added
@@ -75,7 +90,16 @@ class EventStore(Generic[R]):
     def set_filter(self, new: Filter) -> None:
         """Replace the filter and rebuild the view (one pass over the buffer)."""
         self.filter = new
-        self.view = deque(row for row in self.rows if new.matches(row))
+        self._rebuild()
+
+    def set_hide_own(self, hide: bool) -> None:
+        """Show or hide the console's own requests (rebuilds the view)."""
+        self.hide_own = hide
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        keep = self.keeps
+        self.view = deque(row for row in self.rows if keep(row))
         self.matched = len(self.view)
 
     def clear(self) -> None:

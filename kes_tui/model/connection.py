@@ -10,18 +10,28 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["HeaderInfo", "StreamState", "backoff_s", "format_uptime"]
+__all__ = ["HeaderInfo", "StreamState", "backoff_s", "denied_backoff_s", "format_uptime"]
 
-Phase = Literal["idle", "connecting", "live", "reconnecting", "denied", "offline"]
+Phase = Literal["idle", "connecting", "live", "reconnecting", "denied", "failed", "offline"]
 
 #: Reconnect delays grow to this ceiling: fast recovery from a restart, no
 #: hammering of a server that is down for maintenance.
 MAX_BACKOFF_S = 30.0
+#: A trace the policy denies is asked for again after this long, then less and
+#: less often: each attempt is a 403 in the server's audit log, and a policy
+#: rarely changes while the console runs (ctrl+r asks at once).
+DENIED_RETRY_S = 30.0
+MAX_DENIED_RETRY_S = 900.0
 
 
 def backoff_s(attempt: int) -> float:
     """Delay before reconnect ``attempt`` (1-based): 1, 2, 4, ... seconds, capped."""
     return min(MAX_BACKOFF_S, 2.0 ** max(0, attempt - 1))
+
+
+def denied_backoff_s(attempt: int) -> float:
+    """Delay before asking again for a denied trace: 30 s, 1 min, 2 min ... 15 min."""
+    return min(MAX_DENIED_RETRY_S, DENIED_RETRY_S * 2.0 ** max(0, attempt - 1))
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class StreamState:
             "connecting": "connecting",
             "live": "live",
             "denied": "denied",
+            "failed": "failed",
             "offline": "offline",
         }[self.phase]
 
@@ -59,6 +70,13 @@ class HeaderInfo:
     rate: float = 0.0
     dropped: int = 0
     read_only: bool = False
+    #: Why the server cannot be reached (empty while it can), and what would fix it.
+    problem: str = ""
+    hint: str = ""
+    #: The problem is one no retry can fix (TLS trust, credentials): nothing retries.
+    fatal: bool = False
+    #: The context (named server) in use, "" when started from flags and env vars.
+    context: str = ""
 
 
 def format_uptime(seconds: float) -> str:

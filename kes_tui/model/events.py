@@ -20,10 +20,13 @@ __all__ = [
     "ErrorRow",
     "Row",
     "StatusClass",
+    "audit_gap",
     "audit_row",
+    "error_gap",
     "error_row",
     "format_latency",
     "format_time",
+    "gap_text",
     "short_identity",
     "status_class",
 ]
@@ -100,6 +103,10 @@ class AuditRow:
     latency_ns: int
     raw: Mapping[str, Any] = field(repr=False)
     text: str = field(default="", repr=False)
+    #: The console sent this request itself (status scrapes, directory reloads).
+    own: bool = False
+    #: Not an event: a note in the stream, such as "events may be missing here".
+    marker: bool = False
 
     def __post_init__(self) -> None:
         if not self.text:
@@ -159,6 +166,8 @@ class ErrorRow:
     message: str
     raw: Mapping[str, Any] = field(repr=False)
     text: str = field(default="", repr=False)
+    #: Not an event: a note in the stream, such as "events may be missing here".
+    marker: bool = False
 
     def __post_init__(self) -> None:
         if not self.text:
@@ -168,6 +177,16 @@ class ErrorRow:
     def status(self) -> int:
         """Error events have no status; 0 keeps the filter code uniform."""
         return 0
+
+    @property
+    def latency_ns(self) -> int:
+        """Error events have no latency; 0 keeps the filter code uniform."""
+        return 0
+
+    @property
+    def own(self) -> bool:
+        """Error events are never the console's own requests."""
+        return False
 
     def fields(self) -> dict[str, str]:
         """The values ``field:value`` filters look at."""
@@ -185,7 +204,9 @@ class ErrorRow:
 Row = AuditRow | ErrorRow
 
 
-def audit_row(seq: int, raw: Mapping[str, Any], names: Mapping[str, str]) -> AuditRow:
+def audit_row(
+    seq: int, raw: Mapping[str, Any], names: Mapping[str, str], *, own: bool = False
+) -> AuditRow:
     """Flatten a decoded audit event (any KES era) into a row.
 
     Reads the raw JSON rather than the SDK's ``AuditEvent`` fields because
@@ -207,7 +228,23 @@ def audit_row(seq: int, raw: Mapping[str, Any], names: Mapping[str, str]) -> Aud
         status=code if isinstance(code, int) else 0,
         latency_ns=latency if isinstance(latency, int) else 0,
         raw=raw,
+        own=own,
     )
+
+
+def gap_text(lost_at: str, back_at: str) -> str:
+    """The marker put into a trace after a reconnect: the server does not replay events."""
+    return f"⋯ stream reconnected: events between {lost_at} and {back_at} were not received"
+
+
+def audit_gap(seq: int, when: str, text: str) -> AuditRow:
+    """A marker row in the audit trace (``when`` is ``HH:MM:SS``); ``text`` is what it says."""
+    return AuditRow(seq, when, "", "", "", "", "", 0, 0, {}, text=text, marker=True)
+
+
+def error_gap(seq: int, when: str, text: str) -> ErrorRow:
+    """A marker row in the error trace; ``text`` is what it says."""
+    return ErrorRow(seq, when, text, {}, text=text, marker=True)
 
 
 def error_row(seq: int, raw: Mapping[str, Any]) -> ErrorRow:

@@ -7,8 +7,11 @@ contains spaces. Each term is one of::
     field:value     regex searched in one field (path:, method:, ip:, time:, message:)
     status:403      a status: exact, class (4xx), range (400-499), bound (>=500), list (401,403)
     identity:ab12   identity hex prefix, or a substring of its friendly name
+    latency:>5ms    a latency bound (>, >=, <, <=) or range (1ms-5ms), units ns us ms s
     !term           the term must NOT hold, e.g. !path:/v1/status
 
+A ``word:`` that is no field is an error ("unknown field"), not a regex that
+silently matches nothing; write ``word\\:`` to search for the text itself.
 The parser is separate from the matcher so the filter bar can show a syntax
 error while the operator types, without touching the view.
 """
@@ -20,10 +23,11 @@ import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from kes_server.core.config import parse_duration
 from kes_server.core.glob import BadPattern, compile_glob
 from kes_tui.model.events import Row
 
-__all__ = ["FIELDS", "Filter", "FilterError", "Term", "match_name", "parse_filter"]
+__all__ = ["FIELDS", "FIELD_NAMES", "Filter", "FilterError", "Term", "match_name", "parse_filter"]
 
 #: Field names (and their aliases) a ``field:value`` term may use.
 FIELDS: dict[str, str] = {
@@ -39,7 +43,12 @@ FIELDS: dict[str, str] = {
     "time": "time",
     "message": "message",
     "msg": "message",
+    "latency": "latency",
+    "took": "latency",
 }
+#: What ``unknown field`` errors suggest (aliases left out).
+FIELD_NAMES = ("status", "identity", "path", "method", "ip", "time", "latency", "message")
+_WORD = re.compile(r"^[A-Za-z_]+$")
 
 Predicate = Callable[[Row], bool]
 
@@ -131,6 +140,34 @@ def _status_predicate(value: str, source: str) -> Callable[[int], bool]:
     return lambda status: any(lo <= status <= hi for lo, hi in ranges)
 
 
+_LATENCY_BOUND = re.compile(r"^(>=|<=|>|<)(.+)$")
+
+
+def _latency_predicate(value: str, source: str) -> Callable[[int], bool]:
+    """``>5ms`` / ``<=1ms`` / ``1ms-5ms`` as an inclusive nanosecond range."""
+
+    def ns(text: str) -> int:
+        try:
+            return round(parse_duration(text) * 1e9)
+        except ValueError:
+            raise FilterError(f"{source}: {text!r} is not a duration (500us, 5ms, 1.5s)") from None
+
+    if (m := _LATENCY_BOUND.match(value)) is not None:
+        op, bound = m.group(1), ns(m.group(2))
+        lo, hi = {
+            ">": (bound + 1, None),
+            ">=": (bound, None),
+            "<": (0, bound - 1),
+            "<=": (0, bound),
+        }[op]
+    elif "-" in value:
+        first, _, second = value.partition("-")
+        lo, hi = ns(first), ns(second)
+    else:
+        raise FilterError(f"{source}: latency needs a bound such as >5ms, <1ms or 1ms-5ms")
+    return lambda latency: latency >= lo and (hi is None or latency <= hi)
+
+
 def _term(token: str) -> Term:
     negated = token.startswith("!")
     body = token[1:] if negated else token
@@ -139,11 +176,19 @@ def _term(token: str) -> Term:
     name, sep, value = body.partition(":")
     target = FIELDS.get(name.lower()) if sep else None
     if target is None:
+        if sep and _WORD.match(name):
+            raise FilterError(
+                f"{token}: unknown field {name!r} (fields: {', '.join(FIELD_NAMES)}; "
+                f"to search for the text write {name}\\:{value})"
+            )
         pattern = _regex(body, token)
         return Term(token, negated, lambda row: pattern.search(row.text) is not None)
     if target == "status":
         test = _status_predicate(value, token)
         return Term(token, negated, lambda row: test(row.status))
+    if target == "latency":
+        within = _latency_predicate(value, token)
+        return Term(token, negated, lambda row: within(row.latency_ns))
     if target == "identity":
         needle = value.lower()
         if not needle:

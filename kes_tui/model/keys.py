@@ -6,10 +6,10 @@ import base64
 import binascii
 import re
 
-__all__ = ["KEY_BYTES", "parse_key_material"]
+from kes_server.core.crypto import KEY_SIZE
 
-#: KES master keys are 256-bit.
-KEY_BYTES = 32
+__all__ = ["parse_key_material"]
+
 
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -28,6 +28,6 @@ def parse_key_material(text: str) -> bytes:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("not hex or base64") from None
-    if len(raw) != KEY_BYTES:
-        raise ValueError(f"a key must be {KEY_BYTES} bytes, this is {len(raw)}")
+    if len(raw) != KEY_SIZE:
+        raise ValueError(f"a key must be {KEY_SIZE} bytes, this is {len(raw)}")
     return raw

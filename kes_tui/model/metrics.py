@@ -1,10 +1,16 @@
-"""Reading ``/v1/metrics``: Prometheus text in, rates and latency percentiles out.
+"""Reading ``/v1/metrics``: Prometheus text in, rates and honest latency figures out.
 
 KES exposes counters and one latency histogram, not rates. The status screen
 scrapes every few seconds and derives the request rate from the difference
-between two scrapes, and latency percentiles from the difference of the
-histogram buckets (Prometheus's ``histogram_quantile`` idea), so the numbers
-describe the last interval rather than the server's whole life.
+between two scrapes, so the numbers describe the last interval rather than
+the server's whole life.
+
+The histogram's buckets are coarse (the first one is 0-10 ms, and a healthy
+server answers in well under a millisecond), so interpolating inside a bucket
+would invent numbers: p50 "5 ms" at any load. What the histogram supports is
+the bucket a quantile falls in (``< 10 ms``) and the mean (sum / count). Exact
+percentiles come from the audit stream instead, where every event carries its
+own latency (:func:`latency_percentiles`).
 """
 
 from __future__ import annotations
@@ -12,9 +18,18 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["MetricsHistory", "Sample", "format_duration", "parse_metrics", "quantile"]
+__all__ = [
+    "BucketRange",
+    "MetricsHistory",
+    "Sample",
+    "format_duration",
+    "latency_percentiles",
+    "parse_metrics",
+    "quantile_bucket",
+]
 
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 _LE = re.compile(r'le="([^"]+)"')
@@ -66,35 +81,58 @@ def parse_metrics(text: str, at: float) -> Sample:
     return Sample(at=at, values=values, buckets=tuple(buckets))
 
 
-def quantile(q: float, buckets: tuple[tuple[float, float], ...]) -> float | None:
-    """The ``q`` quantile (seconds) from cumulative buckets, interpolated within a bucket.
+@dataclass(frozen=True)
+class BucketRange:
+    """Where a quantile lies according to a histogram: between two bucket bounds (seconds)."""
 
-    Returns ``None`` without observations. A quantile in the ``+Inf`` bucket
-    reports the highest finite bound, as Prometheus does.
-    """
+    low: float
+    high: float
+
+    def describe(self) -> str:
+        """``< 10 ms``, ``10 ms - 50 ms`` or ``> 10 s``: no precision the buckets do not have."""
+        if math.isinf(self.high):
+            return f"> {format_duration(self.low)}"
+        if self.low <= 0:
+            return f"< {format_duration(self.high)}"
+        return f"{format_duration(self.low)} - {format_duration(self.high)}"
+
+
+def quantile_bucket(q: float, buckets: tuple[tuple[float, float], ...]) -> BucketRange | None:
+    """The bucket holding the ``q`` quantile of cumulative ``buckets``; ``None`` when empty."""
     if not buckets or buckets[-1][1] <= 0:
         return None
-    total = buckets[-1][1]
-    rank = q * total
-    prev_bound, prev_count = 0.0, 0.0
+    rank = q * buckets[-1][1]
+    low = 0.0
     for bound, count in buckets:
-        if count >= rank:
-            if math.isinf(bound):
-                return prev_bound
-            if count == prev_count:
-                return bound
-            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count)
-        prev_bound, prev_count = bound, count
-    return prev_bound
+        if count >= rank and count > 0:
+            return BucketRange(low, bound)
+        low = bound
+    return BucketRange(low, math.inf)
+
+
+def latency_percentiles(
+    latencies_ns: Sequence[int], qs: tuple[float, ...] = (0.5, 0.9, 0.99)
+) -> dict[float, int]:
+    """Exact (nearest-rank) percentiles of measured latencies; empty input gives ``{}``."""
+    if not latencies_ns:
+        return {}
+    ordered = sorted(latencies_ns)
+    last = len(ordered) - 1
+    return {q: ordered[min(last, max(0, math.ceil(q * len(ordered)) - 1))] for q in qs}
 
 
 def format_duration(seconds: float | None) -> str:
-    """``-`` for unknown, else ms below a second, else seconds."""
+    """``-`` for unknown; µs below a millisecond, ms below a second, else seconds.
+
+    Trailing zeros go (``10 ms``, not ``10.0 ms``) so bucket bounds read as written.
+    """
     if seconds is None:
         return "-"
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:.2f} s"
+        return f"{seconds * 1000:.3g} ms"
+    return f"{seconds:.3g} s"
 
 
 class MetricsHistory:
@@ -117,12 +155,19 @@ class MetricsHistory:
     def latest(self) -> Sample | None:
         return self.samples[-1] if self.samples else None
 
+    def _recent(self, span: int) -> tuple[Sample, Sample] | None:
+        """(base, latest): the scrapes ``span`` apart, or the latest twice if only one."""
+        if not self.samples:
+            return None
+        latest = self.samples[-1]
+        return self.samples[max(0, len(self.samples) - 1 - span)], latest
+
     def recent_buckets(self, span: int = 10) -> tuple[tuple[float, float], ...]:
         """Bucket counts observed over the last ``span`` scrapes (all time if that is empty)."""
-        if not self.samples:
+        pair = self._recent(span)
+        if pair is None:
             return ()
-        latest = self.samples[-1]
-        base = self.samples[max(0, len(self.samples) - 1 - span)]
+        base, latest = pair
         if base is latest or len(base.buckets) != len(latest.buckets):
             return latest.buckets
         diff = tuple(
@@ -131,7 +176,25 @@ class MetricsHistory:
         )
         return diff if diff[-1][1] > 0 else latest.buckets
 
-    def percentiles(self, qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[float, float | None]:
-        """Recent latency percentiles in seconds."""
+    def percentile_buckets(
+        self, qs: tuple[float, ...] = (0.5, 0.99)
+    ) -> dict[float, BucketRange | None]:
+        """Which bucket each recent latency percentile falls in."""
         buckets = self.recent_buckets()
-        return {q: quantile(q, buckets) for q in qs}
+        return {q: quantile_bucket(q, buckets) for q in qs}
+
+    def mean_latency(self, span: int = 10) -> float | None:
+        """Mean response time (seconds) over the last ``span`` scrapes, from sum / count.
+
+        Falls back to the all-time mean when no request was timed in that span.
+        """
+        pair = self._recent(span)
+        if pair is None:
+            return None
+        base, latest = pair
+        total, count = f"{LATENCY}_sum", f"{LATENCY}_count"
+        n = latest.values.get(count, 0.0) - base.values.get(count, 0.0)
+        if base is not latest and n > 0:
+            return (latest.values.get(total, 0.0) - base.values.get(total, 0.0)) / n
+        n = latest.values.get(count, 0.0)
+        return latest.values.get(total, 0.0) / n if n > 0 else None

@@ -21,7 +21,12 @@ from kes_tui.messages import Console
 from kes_tui.model import HeaderInfo
 from kes_tui.widgets import ConsoleHeader
 
-__all__ = ["ConsoleScreen"]
+__all__ = ["NARROW_COLUMNS", "ConsoleScreen"]
+
+#: Below this many columns a screen is "narrow" (class ``-narrow``): an 80x24
+#: SSH session. Panels stack, the detail pane takes the whole width, long
+#: identities are shortened.
+NARROW_COLUMNS = 100
 
 
 class ConsoleScreen(Screen[None]):
@@ -32,6 +37,11 @@ class ConsoleScreen(Screen[None]):
     #: Mutating actions, hidden (and refused) when the console runs ``--read-only``.
     MUTATING: ClassVar[frozenset[str]] = frozenset()
     BINDINGS: ClassVar[list[BindingType]] = []
+
+    @property
+    def narrow(self) -> bool:
+        """Whether the terminal is narrow (the same test as the ``-narrow`` class)."""
+        return self.app.size.width < NARROW_COLUMNS
 
     @property
     def console(self) -> Console:
@@ -49,15 +59,23 @@ class ConsoleScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.console.header_signal.subscribe(self, self._header_changed)
+        self.console.context_signal.subscribe(self, lambda _name: self.context_changed())
         self.query_one(ConsoleHeader).info = self.console.header
 
     def _header_changed(self, info: HeaderInfo) -> None:
         self.query_one(ConsoleHeader).info = info
+        self.header_changed(info)
+
+    def header_changed(self, info: HeaderInfo) -> None:
+        """The connection state changed: screens with an empty state update it."""
+
+    def context_changed(self) -> None:
+        """The console switched servers: forget what came from the old one."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide mutating actions in read-only mode (their keys vanish from the footer)."""
+        """Hide mutating actions in read-only mode: no key, no footer entry, no dialog."""
         if action in self.MUTATING and self.console.read_only:
-            return None
+            return False
         return True
 
     @on(Worker.StateChanged)

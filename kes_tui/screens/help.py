@@ -16,23 +16,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from kes_tui.model import FIELDS
+from kes_tui.model import FIELD_NAMES
 from kes_tui.screens.identities import IdentitiesScreen
 from kes_tui.screens.keys import KeysScreen
 from kes_tui.screens.modals import ConfirmScreen, FormScreen
 from kes_tui.screens.policies import PoliciesScreen
 from kes_tui.screens.status import StatusScreen
-from kes_tui.screens.trace import AuditScreen
+from kes_tui.screens.trace import AuditScreen, TraceScreen
 from kes_tui.widgets import DetailPane, EventLog, FilterBar, PolicyMatrix
 
-__all__ = ["HelpScreen", "binding_sections"]
+__all__ = ["HelpScreen", "binding_sections", "key_label"]
 
 #: (section title, classes whose BINDINGS it lists), in reading order.
 SECTIONS: tuple[tuple[str, tuple[type[DOMNode], ...]], ...] = (
-    ("Audit / Errors", (AuditScreen, EventLog, FilterBar, DetailPane)),
+    ("Audit / Errors", (TraceScreen, AuditScreen, EventLog, FilterBar, DetailPane)),
     ("Keys", (KeysScreen,)),
     ("Policies", (PoliciesScreen, PolicyMatrix)),
     ("Identities", (IdentitiesScreen,)),
@@ -40,21 +41,43 @@ SECTIONS: tuple[tuple[str, tuple[type[DOMNode], ...]], ...] = (
     ("Dialogs", (ConfirmScreen, FormScreen)),
 )
 
+NOTES = (
+    "tab moves the focus between the list and the detail pane (then ↑ ↓ scroll it).\n"
+    "Keys that change the server are hidden with --read-only.\n"
+)
+
 FILTER_HELP = (
     "Filter (/): space-separated terms, all must match; quote terms with spaces.\n"
     "  text            regex over the whole line          !term  negates a term\n"
     "  status:403      also 4xx, 400-499, >=500, 401,403\n"
     "  identity:ab12   identity hex prefix or friendly name\n"
-    "  path:/v1/key    regex in one field: " + ", ".join(sorted(set(FIELDS))) + "\n"
+    "  latency:>5ms    also <1ms, >=500us, 1ms-5ms\n"
+    "  path:/v1/key    regex in one field: " + ", ".join(FIELD_NAMES) + "\n"
 )
 
 
+#: Keys whose Textual display is a symbol an operator may not recognise.
+_WORDS = {"enter": "enter", "escape": "esc", "tab": "tab", "space": "space"}
+
+
+def key_label(key: str) -> str:
+    """How a key is written for people: ``?`` not ``question_mark``, ``[`` not
+    ``left_square_bracket``, ``ctrl+r``, ``pgup``, ``↑``."""
+    if key in _WORDS:
+        return _WORDS[key]
+    modifiers, _, name = key.rpartition("+")
+    return f"{modifiers}+{format_key(name)}" if modifiers else format_key(key)
+
+
 def _keys(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-    rows = []
+    """(keys, description) rows; keys that do the same thing share a row (``↑ / k``)."""
+    keys_for: dict[str, list[str]] = {}
     for binding in Binding.make_bindings(bindings):
-        keys = binding.key_display or binding.key
-        rows.append((keys.replace(",", " / "), binding.description or binding.action))
-    return rows
+        label = binding.key_display or key_label(binding.key)
+        keys = keys_for.setdefault(binding.description or binding.action, [])
+        if label not in keys:
+            keys.append(label)
+    return [(" / ".join(keys), description) for description, keys in keys_for.items()]
 
 
 def binding_sections(
@@ -106,6 +129,7 @@ class HelpScreen(ModalScreen[None]):
                 for keys, description in rows:
                     table.add_row(keys, description)
                 yield Static(table)
+            yield Static(Text(NOTES, "dim"))
             yield Static(Text(FILTER_HELP, "dim"))
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -6,7 +6,7 @@ identity) or type something (a key name); everything else is a notification.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,6 +32,7 @@ MODAL_CSS = """
     & Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     & Button { margin-left: 2; }
     & Input { margin-bottom: 1; }
+    & #form_error { color: $error; text-style: bold; height: auto; }
 """
 
 
@@ -77,13 +78,18 @@ class ConfirmScreen(ModalScreen[bool]):
 
 @dataclass(frozen=True)
 class Field:
-    """One input of a :class:`FormScreen`."""
+    """One input of a :class:`FormScreen`.
+
+    ``check`` returns what is wrong with a value ("" when it is fine); the
+    form does not close while a check fails, so a typo costs no round trip.
+    """
 
     name: str
     label: str
     value: str = ""
     placeholder: str = ""
     password: bool = False
+    check: Callable[[str], str] | None = None
 
 
 class FormScreen(ModalScreen[dict[str, str] | None]):
@@ -93,6 +99,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
     | :- | :- |
     | `enter` | Next field / submit on the last one. |
     | `escape` | Cancel. |
+
+    A field whose check fails keeps the form open, says why and takes focus.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -115,6 +123,7 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
                     password=field.password,
                     id=f"field_{field.name}",
                 )
+            yield Label("", id="form_error", markup=False)
             with Horizontal():
                 yield Button("Cancel [esc]", id="cancel")
                 yield Button(self.submit, id="submit", variant="primary")
@@ -122,17 +131,31 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
     def values(self) -> dict[str, str]:
         return {f.name: self.query_one(f"#field_{f.name}", Input).value for f in self.fields}
 
+    def submit_form(self) -> None:
+        """Close with the values, unless a field's check fails (then say which and why)."""
+        values = self.values()
+        for field in self.fields:
+            problem = field.check(values[field.name]) if field.check else ""
+            if problem:
+                self.query_one("#form_error", Label).update(f"{field.label}: {problem}")
+                self.query_one(f"#field_{field.name}", Input).focus()
+                return
+        self.dismiss(values)
+
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
         inputs = list(self.query(Input))
         if event.input is inputs[-1]:
-            self.dismiss(self.values())
+            self.submit_form()
         else:
             inputs[inputs.index(event.input) + 1].focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(self.values() if event.button.id == "submit" else None)
+        if event.button.id == "submit":
+            self.submit_form()
+        else:
+            self.dismiss(None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,7 +1,11 @@
-"""``DetailPane``: a scrollable side panel that shows one thing in full.
+"""``DetailPane``: a scrollable panel that shows one thing in full.
 
-Used by the trace screens for the selected event (pretty JSON plus, for a
-denied request, the policy verdict) so the list stays visible next to it.
+Used by the trace screens for the selected event (the request, the policy
+verdict, the event JSON) next to the list, so the list stays visible. Nothing
+is cut: long lines wrap (identities and error messages fold at the edge), the
+pane scrolls, and it takes focus (``tab``) for the keyboard. It is part of the
+screen body, never docked over the header; on a narrow terminal the screen
+gives it the whole width.
 """
 
 from __future__ import annotations
@@ -23,21 +27,31 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     | Key | Action |
     | :- | :- |
+    | `tab` | Focus the pane (from the list). |
+    | `up` / `down`, `k` / `j` | Scroll a line. |
+    | `pageup` / `pagedown`, `home` / `end` | Scroll a page, to the top or bottom. |
     | `escape` | Close the pane. |
-    | `up` / `down` | Scroll. |
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close details")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "scroll_up", "Scroll details up", show=False),
+        Binding("down,j", "scroll_down", "Scroll details down", show=False),
+        Binding("pageup", "page_up", "Details page up", show=False),
+        Binding("pagedown", "page_down", "Details page down", show=False),
+        Binding("escape", "close", "Close details"),
+    ]
 
     DEFAULT_CSS = """
     DetailPane {
         display: none;
         width: 45%;
-        dock: right;
+        height: 1fr;
         border-left: wide $accent;
         padding: 0 1;
         background: $surface;
+        &:focus { border-left: wide $accent-lighten-2; }
         &.-open { display: block; }
+        & > #detail_body { width: 1fr; }
     }
     """
 
@@ -52,8 +66,9 @@ class DetailPane(VerticalScroll, can_focus=True):
         return self.has_class("-open")
 
     def show(self, body: RenderableType) -> None:
-        """Open the pane (if closed) with ``body``."""
+        """Open the pane (if closed) with ``body``, scrolled to its top."""
         self.query_one("#detail_body", Static).update(body)
+        self.scroll_home(animate=False, immediate=True)
         self.add_class("-open")
 
     def action_close(self) -> None:

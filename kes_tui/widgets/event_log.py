@@ -16,6 +16,7 @@ are counted as "N new"). ``end`` or ``space`` resumes following.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
@@ -31,7 +32,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from kes_tui.model import Row, status_class
+from kes_tui.model import Row, format_time, status_class
 
 __all__ = ["Column", "EventLog", "RowSource"]
 
@@ -138,6 +139,7 @@ class EventLog(ScrollView, can_focus=True):
         "event-log--client-error",
         "event-log--server-error",
         "event-log--empty",
+        "event-log--marker",
     }
     """
     | Class | Description |
@@ -148,6 +150,7 @@ class EventLog(ScrollView, can_focus=True):
     | `event-log--client-error` | A 4xx status cell. |
     | `event-log--server-error` | A 5xx status cell. |
     | `event-log--empty` | The "waiting for events" hint. |
+    | `event-log--marker` | A note in the stream (events missed while reconnecting). |
     """
 
     DEFAULT_CSS = """
@@ -165,6 +168,7 @@ class EventLog(ScrollView, can_focus=True):
         & > .event-log--client-error { color: $warning; text-style: bold; }
         & > .event-log--server-error { color: $error; text-style: bold; }
         & > .event-log--empty { color: $text-muted; text-style: italic; }
+        & > .event-log--marker { color: $warning; text-style: italic; }
     }
     """
 
@@ -222,6 +226,7 @@ class EventLog(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.columns = tuple(columns)
         self.source = source
+        #: What the log says while it has no rows (the screen keeps it current).
         self.empty_text = empty_text
         self._snapshot: list[Row] | None = None
         self._matched_at_pause = 0
@@ -247,6 +252,13 @@ class EventLog(ScrollView, can_focus=True):
         if 0 <= self.cursor < len(rows):
             return rows[self.cursor]
         return None
+
+    def set_empty_text(self, text: str) -> None:
+        """Change the empty-state hint (redrawn only while the log is empty)."""
+        if text != self.empty_text:
+            self.empty_text = text
+            if not self.rows:
+                self.refresh()
 
     def rows_added(self) -> None:
         """New rows are in the source (or the filter changed): resize and follow."""
@@ -410,14 +422,20 @@ class EventLog(ScrollView, can_focus=True):
         rows = self.rows
         index = round(self.scroll_y) + y - 1
         if not rows:
-            if y == 1:
-                hint = Segment(f" {self.empty_text}", self._style("event-log--empty"))
+            # The hint may be a whole sentence (why the log is empty, and the fix): wrap it.
+            lines = textwrap.wrap(self.empty_text, max(10, width - 2))
+            if 1 <= y <= len(lines):
+                hint = Segment(f" {lines[y - 1]}", self._style("event-log--empty"))
                 return Strip([hint]).adjust_cell_length(width, base)
             return Strip.blank(width, base)
         if index >= len(rows):
             return Strip.blank(width, base)
         row = rows[index]
         line_style = base + self._style("event-log--cursor") if index == self.cursor else base
+        if row.marker:
+            note = f"{_fit(format_time(row.time), self.columns[0].width, 'left')} {row.text}"
+            style = line_style + self._style("event-log--marker", partial=True)
+            return Strip([Segment(note, style)]).adjust_cell_length(width, line_style)
         segments: list[Segment] = []
         used = 0
         for column, cell_width, text in zip(self.columns, widths, row.cells(), strict=False):

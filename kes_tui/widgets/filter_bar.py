@@ -36,7 +36,7 @@ class FilterBar(Horizontal):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "clear", "Clear filter"),
+        Binding("escape", "clear", "Clear filter and close the bar"),
     ]
 
     DEFAULT_CSS = """
@@ -46,7 +46,11 @@ class FilterBar(Horizontal):
         background: $panel;
         &.-open { display: block; }
         & > Label { width: auto; padding: 0 1; color: $accent; text-style: bold; }
-        & > Input { border: none; height: 1; padding: 0; width: 1fr; background: $panel; }
+        /* :focus too: Input's own focused border would otherwise win and, in a
+           one-row bar, leave no room for the text being typed. */
+        & > Input, & > Input:focus {
+            border: none; height: 1; padding: 0; width: 1fr; background: $panel;
+        }
         & > #filter_error { color: $error; width: auto; max-width: 60%; }
     }
     """

@@ -56,7 +56,8 @@ class PolicyMatrix(DataTable[Text]):
             return self.matrix
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(id=id, cursor_type="cell", zebra_stripes=True)
+        # The identity column stays put while a narrow terminal scrolls the operations.
+        super().__init__(id=id, cursor_type="cell", zebra_stripes=True, fixed_columns=1)
         self.operations: tuple[Operation, ...] = OPERATIONS
         self.matrix_rows: list[MatrixRow] = []
 

@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 from kes_client import Client, KeyNotFound
 from kes_client.cli import cli
 from tests.kes_client.conftest import unique
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -89,8 +89,8 @@ def subprocess_env(env: dict[str, str], kes_server: RunningServer) -> dict[str, 
 
 def test_status(kes: Run, kes_server: RunningServer) -> None:
     out = ok(kes("status"))
-    assert f"Endpoint:   {kes_server.url}" in out
-    assert "Key store:  available" in out
+    assert re.search(rf"^Endpoint: +{re.escape(kes_server.url)}$", out, re.MULTILINE)
+    assert re.search(r"^Key store: +available$", out, re.MULTILINE)
     status = json.loads(ok(kes("status", "--json")))
     assert status["kms"]["state"] == "available" and status["version"].startswith("v")
 
@@ -103,8 +103,30 @@ def test_insecure_flag_anywhere(env: dict[str, str]) -> None:
     failed = runner.invoke(cli, ["status"], env=env)
     assert failed.exit_code == 1
     assert failed.stderr.startswith("Error: TLS handshake with")
-    assert "CERTIFICATE_VERIFY_FAILED" in failed.stderr
+    assert "server certificate not trusted" in failed.stderr
+    assert failed.stderr.rstrip().endswith(
+        "pass --ca FILE (the CA that signed the server certificate) or -k"
+    )
     assert len(failed.stderr.splitlines()) == 1
+
+
+def test_connection_options_after_the_command(
+    env: dict[str, str], kes_server: RunningServer
+) -> None:
+    """`kes status --server ... --ca ...`: upstream guides put options after the command."""
+    runner = CliRunner()
+    bare = {k: "" for k in env}  # nothing from the environment
+    args = ["--server", kes_server.url, "--ca", str(kes_server.ca_file)]
+    args += ["--cert", str(kes_server.root_cert), "--key", str(kes_server.root_key)]
+    result = runner.invoke(cli, ["status", *args], env=bare)
+    assert result.exit_code == 0, result.stderr
+    assert kes_server.url in result.stdout
+    listed = runner.invoke(cli, ["key", "list", "--json", *args], env=bare)
+    assert listed.exit_code == 0, listed.stderr
+    # after the command beats before it (and the environment)
+    wrong = runner.invoke(cli, ["--server", "127.0.0.1:1", "status", "--server", kes_server.url,
+                                "--ca", str(kes_server.ca_file)], env=env)  # fmt: skip
+    assert wrong.exit_code == 0, wrong.stderr
 
 
 def test_metric(kes: Run) -> None:
@@ -112,6 +134,9 @@ def test_metric(kes: Run) -> None:
     assert "Requests:" in out and "Latency:" in out
     summary = json.loads(ok(kes("metric", "--json")))
     assert summary["requests"] >= 1
+    counts = ("requests", "success", "error", "failure", "active", "audit_events", "uptime_s")
+    assert all(type(summary[name]) is int for name in counts), summary
+    assert type(summary["latency_avg_s"]) is float
     assert "kes_http_request_success" in ok(kes("metric", "--raw"))
     assert "Requests:" in ok(kes("metrics"))
 
@@ -122,6 +147,7 @@ def test_server_subcommand_runs_kes_server() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--config" in result.stdout and "--auth" in result.stdout
+    assert result.stdout.startswith("Usage: kes server ")  # not `python -m kes_server`
 
 
 # ----------------------------------------------------------------------- keys
@@ -166,16 +192,22 @@ def test_key_commands(kes: Run) -> None:
 
 def test_key_import(kes: Run) -> None:
     first, second = unique(), unique()
-    material = base64.b64encode(os.urandom(32)).decode()
+    raw = os.urandom(32)
+    material = base64.b64encode(raw).decode()
     ok(kes("key", "import", first, material))
     ok(kes("key", "create", second, material))  # v0.17 spelling of import
-    ok(kes("key", "import", unique(), input=material + "\n"))
+    # stdin carries raw bytes, as for encrypt; base64 there is refused, not misread
+    third = unique()
+    ok(kes("key", "import", third, input=raw))
+    assert ok(kes("key", "decrypt", third, ok(kes("key", "encrypt", first, "aGk=")).strip()))
+    wrong = kes("key", "import", unique(), input=material + "\n")
+    assert wrong.exit_code == 2 and "stdin must hold the 32 raw bytes" in wrong.stderr
     ciphertext = ok(kes("key", "encrypt", first, base64.b64encode(b"same key").decode()))
     # Same bytes under both names: the ciphertext only names the key by its id.
     assert base64.b64decode(ok(kes("key", "decrypt", second, ciphertext.strip()))) == b"same key"
     short = kes("key", "import", unique(), base64.b64encode(b"short").decode())
     assert (short.exit_code, short.stderr) == (1, "Error: invalid key\n")
-    ok(kes("key", "delete", first, second))
+    ok(kes("key", "delete", first, second, third))
 
 
 # ------------------------------------------------------------------- policies
@@ -288,6 +320,19 @@ def test_identity_assign_list_forget_self(kes: Run, kes_server: RunningServer) -
 # ------------------------------------------------------------ errors and env
 
 
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["identity", "assign", "3ecf", "my-app"], "expected 64 lowercase hex digits"),
+        (["identity", "forget", "A" * 64], "identities are lowercase hex"),
+        (["identity", "rm", "a" * 64, "not-an-identity"], "'not-an-identity' is not an identity"),
+    ],
+)
+def test_identities_are_validated_before_sending(kes: Run, args: list[str], problem: str) -> None:
+    result = kes(*args)
+    assert result.exit_code == 2 and problem in result.stderr
+
+
 def test_error_exit_codes(kes: Run, kes_server: RunningServer) -> None:
     stranger = kes_server.new_client("cli-stranger")
     denied = kes(
@@ -396,6 +441,35 @@ def test_log_trace_json_and_ctrl_c(
         assert b"Traceback" not in proc.stderr.read()
     finally:
         _stop(proc)
+
+
+@pytest.mark.timeout(60)
+def test_log_trace_fails_when_the_server_goes_away(tmp_path: Path) -> None:
+    """Losing the server is not a normal end: exit 1 and an error line, unlike Ctrl-C."""
+    with start_server(tmp_path / "srv", store="mem") as server:
+        env = {
+            **os.environ,
+            "KES_SERVER": server.url,
+            "KES_CLIENT_CERT": str(server.root_cert),
+            "KES_CLIENT_KEY": str(server.root_key),
+        }
+        proc = _trace(["--ca", str(server.ca_file), "log", "trace", "--json"], env)
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            with Client(
+                server.url, cert=server.root_cert, key=server.root_key, ca=server.ca_file
+            ) as client:
+
+                def poke() -> None:
+                    client.status()
+
+                _first_line(proc.stdout.fileno(), poke)
+            server.stop()
+            assert proc.wait(timeout=20) == 1
+            error = proc.stderr.read().decode()
+            assert error.startswith("Error: ") and len(error.splitlines()) == 1, error
+        finally:
+            _stop(proc)
 
 
 @pytest.mark.timeout(60)

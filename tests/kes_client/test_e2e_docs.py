@@ -116,22 +116,40 @@ def run_examples(
     return result
 
 
-@pytest.mark.timeout(120)
-def test_readme_cli_examples_work_after_make_run(dev_server: tuple[Path, list[str]]) -> None:
-    directory, exports = dev_server
+def readme_section(title: str) -> str:
     readme = README.read_text(encoding="utf-8")
-    section = readme.split("## Using the CLI", 1)[1].split("\n## ", 1)[0]
-    blocks = sh_blocks(section)
+    return readme.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.timeout(120)
+def test_readme_commands_work_pasted_in_order(dev_server: tuple[Path, list[str]]) -> None:
+    """Quick start, then the CLI section, then the console section's `kes` line: one server,
+    one shell, in the README's order (no name created twice, no `kes` call without -k)."""
+    directory, exports = dev_server
+    server = next(e.split("=", 1)[1] for e in exports if e.startswith("export KES_SERVER="))
+    quick = next(b for b in sh_blocks(readme_section("Quick start")) if "curl" in b)
+    dek = directory / ".kes-dev" / "dek.json"  # not /tmp: other test runs share it
+    quick = quick.replace("https://127.0.0.1:7373", server).replace("/tmp/dek.json", str(dek))
+    blocks = sh_blocks(readme_section("Using the CLI"))
     setup, examples = blocks[0], [b for b in blocks[1:] if not any(n in b for n in NOT_RUNNABLE)]
     assert "export KES_SERVER=" in setup and "activate" in setup
     assert len(examples) == len(blocks) - 2  # only the trace block is skipped
-    result = run_examples(directory, exports, examples)
+    console = next(b for b in sh_blocks(readme_section("Terminal console")) if "kes-tui" in b)
+    console_cli = [line for line in console.splitlines() if line.startswith("kes ")]
+    assert console_cli and all(" -k " in line for line in console_cli)
+    result = run_examples(directory, exports, [quick, *examples, *console_cli])
     assert "hello" in result.stdout
-    assert "my-key" in result.stdout
+    assert "app-key" in result.stdout
     assert result.stderr.strip().splitlines()[-1] in (
         "Error: prohibited by policy",
         "Error: not authorized: insufficient permissions",
     )
+    # The quick start's data key decrypts to the plaintext generate returned.
+    generated = json.loads(dek.read_text())
+    answers = [json.loads(line) for line in result.stdout.splitlines() if '"plaintext"' in line]
+    assert answers[0] == generated and answers[1] == {"plaintext": generated["plaintext"]}
+    # Nothing was written into the working directory (the repository, for a user).
+    assert sorted(p.name for p in directory.iterdir()) == [".kes-dev", "server.log"]
 
 
 @pytest.mark.timeout(120)
@@ -147,18 +165,3 @@ def test_reference_examples_work(dev_server: tuple[Path, list[str]]) -> None:
     trust = f"export SSL_CERT_FILE={directory / '.kes-dev' / 'server.cert'}"
     result = run_examples(directory, [*exports, trust], blocks)
     assert "hello" in result.stdout
-
-
-@pytest.mark.timeout(120)
-def test_readme_quick_start_curl(dev_server: tuple[Path, list[str]]) -> None:
-    """The README's curl example: generate a data key, decrypt it, same plaintext."""
-    directory, exports = dev_server
-    server = next(e.split("=", 1)[1] for e in exports if e.startswith("export KES_SERVER="))
-    readme = README.read_text(encoding="utf-8")
-    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    block = next(b for b in sh_blocks(section) if "curl" in b)
-    block = block.replace("https://127.0.0.1:7373", server).replace("/tmp/dek.json", "dek.json")
-    result = run_examples(directory, [], [block])
-    generated = json.loads((directory / "dek.json").read_text())
-    decrypted = json.loads(result.stdout.strip().splitlines()[-1])
-    assert decrypted["plaintext"] == generated["plaintext"]

@@ -120,8 +120,34 @@ def test_mismatched_key_is_reported(client_files: tuple[Path, Path], ca: trustme
     cert, _ = client_files
     other = cert.parent / "other.key"
     ca.issue_cert("other@test").private_key_pem.write_to_path(str(other))
-    with pytest.raises(CredentialsError, match="cannot load client certificate"):
+    with pytest.raises(CredentialsError, match="private key '.*other.key' does not belong to"):
         create_ssl_context(cert=cert, key=other)
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("cert", "client certificate '.*junk.pem' holds no PEM certificate"),
+        ("key", "private key '.*junk.pem' holds no PEM private key"),
+        ("ca", "CA file '.*junk.pem' holds no PEM certificate"),
+    ],
+)
+def test_tls_file_errors_name_the_file(
+    client_files: tuple[Path, Path], which: str, message: str
+) -> None:
+    """OpenSSL says "PEM lib"; the operator needs to know which of three files is wrong."""
+    cert, key = client_files
+    junk = cert.parent / "junk.pem"
+    junk.write_text("not a certificate\n")
+    files = {"cert": cert, "key": key, "ca": None, which: junk}
+    with pytest.raises(CredentialsError, match=message):
+        create_ssl_context(cert=files["cert"], key=files["key"], ca=files["ca"])
+
+
+def test_directory_is_not_a_tls_file(client_files: tuple[Path, Path]) -> None:
+    cert, _ = client_files
+    with pytest.raises(CredentialsError, match="private key '.*': it is a directory"):
+        create_ssl_context(cert=cert, key=cert.parent)
 
 
 def test_cert_without_key_is_refused(client_files: tuple[Path, Path]) -> None:

@@ -82,8 +82,12 @@ def test_trusted_server_works(https_url: str, files: dict[str, Path]) -> None:
 
 def test_untrusted_server_is_a_tls_error(https_url: str, files: dict[str, Path]) -> None:
     with Client(https_url, cert=files["cert"], key=files["key"]) as client:
-        with pytest.raises(TLSError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(TLSError, match="server certificate not trusted") as info:
             client.version()
+    # The cause and the fix travel together, and retrying cannot help.
+    assert info.value.hint == "pass --ca FILE (the CA that signed the server certificate) or -k"
+    assert str(info.value).endswith(info.value.hint)
+    assert not info.value.retryable
 
 
 def test_insecure_skips_server_verification(https_url: str, files: dict[str, Path]) -> None:
@@ -93,8 +97,24 @@ def test_insecure_skips_server_verification(https_url: str, files: dict[str, Pat
 
 def test_rejected_client_certificate_is_a_tls_error(mtls_url: str, files: dict[str, Path]) -> None:
     with Client(mtls_url, cert=files["cert"], key=files["key"], ca=files["ca"]) as client:
-        with pytest.raises(TLSError):
+        with pytest.raises(TLSError, match="does not trust the client certificate's CA") as info:
             client.version()
+    assert "--cert/--key" in info.value.hint and not info.value.retryable
+
+
+def test_plain_http_port_is_not_tls(files: dict[str, Path]) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{httpd.server_address[1]}"
+        with Client(url, cert=files["cert"], key=files["key"], insecure=True) as client:
+            with pytest.raises(TLSError, match="does not speak TLS") as info:
+                client.version()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "check --server" in info.value.hint and not info.value.retryable
 
 
 def test_nobody_listening_is_a_connect_error(files: dict[str, Path]) -> None:
@@ -102,6 +122,8 @@ def test_nobody_listening_is_a_connect_error(files: dict[str, Path]) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with Client(f"127.0.0.1:{port}", cert=files["cert"], key=files["key"]) as client:
-        with pytest.raises(ConnectError, match="cannot connect") as info:
+        with pytest.raises(ConnectError, match="cannot connect.*connection refused") as info:
             client.version()
     assert not isinstance(info.value, TLSError)
+    # A refused connection is what a restarting server looks like: worth retrying.
+    assert info.value.retryable and "is kes-server running there?" in info.value.hint

@@ -49,6 +49,11 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
+def screen_lines(app: KesApp) -> list[str]:
+    """The text on the terminal right now, one string per line (what the operator sees)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
 @pytest.fixture(name="app_factory")
 def _app_factory(kes_server: RunningServer) -> AppFactory:
     def factory(who: ClientIdentity | None = None, *, read_only: bool = False) -> KesApp:

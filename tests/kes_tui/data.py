@@ -84,6 +84,7 @@ kes_http_response_time_bucket{le="0.01"} 1100
 kes_http_response_time_bucket{le="0.05"} 1200
 kes_http_response_time_bucket{le="0.1"} 1225
 kes_http_response_time_bucket{le="+Inf"} 1233
+kes_http_response_time_sum 4.1
 kes_http_response_time_count 1233
 kes_log_audit_events 1233
 kes_log_error_events 3

@@ -11,21 +11,27 @@ from kes_tui.model import (
     EventStore,
     FilterError,
     MetricsHistory,
+    OwnRequests,
     RateMeter,
     StreamState,
+    audit_gap,
     audit_row,
     backoff_s,
+    bar_rows,
+    denied_backoff_s,
     error_row,
     format_latency,
     format_time,
     format_uptime,
+    latency_percentiles,
     match_name,
     parse_filter,
     parse_key_material,
     parse_metrics,
     policy_matrix,
-    quantile,
+    quantile_bucket,
     status_class,
+    top_talkers,
 )
 from kes_tui.model.directory import OPERATIONS, Directory
 from tests.kes_tui import data
@@ -121,10 +127,26 @@ class TestFilter:
         assert len(self.select('"POST /v1/key/decrypt"')) == 6  # a quoted term keeps its space
         assert len(self.select("")) == 24
 
-    @pytest.mark.parametrize("text", ["status:abc", "path:[", "!", '"unterminated', "identity:"])
+    @pytest.mark.parametrize(
+        "text",
+        ["status:abc", "path:[", "!", '"unterminated', "identity:", "latency:5", "latency:fast"],
+    )
     def test_errors_are_reported(self, text: str) -> None:
         with pytest.raises(FilterError):
             parse_filter(text)
+
+    def test_unknown_field_is_an_error_not_an_empty_view(self) -> None:
+        with pytest.raises(FilterError, match="unknown field 'stauts'.*status"):
+            parse_filter("stauts:403")
+        # times and escaped colons are still plain text
+        assert len(self.select("21:50:0")) == 10
+        assert self.select(r"nothing\:here") == []
+
+    def test_latency(self) -> None:
+        assert len(self.select("latency:>10ms")) == 4  # 14.2 ms and 1.02 s, twice
+        assert len(self.select("latency:<100us")) == 6
+        assert self.select("latency:1ms-2ms") == ["200 /v1/key/generate/minio-default"] * 2
+        assert len(self.select("!latency:>=1ms")) == 16
 
     def test_match_name(self) -> None:
         assert match_name("app-*", "app-1") and not match_name("app-*", "my-app-1")
@@ -149,6 +171,19 @@ class TestStore:
         assert all(r.seq >= store.rows[0].seq for r in store.view)  # evicted rows leave the view
         store.set_filter(parse_filter(""))
         assert len(store.view) == 10 and store.matched == 10
+
+    def test_markers_pass_every_filter_and_own_rows_can_hide(self) -> None:
+        store: EventStore[AuditRow] = EventStore()
+        batch = rows()
+        batch[0].own = True
+        store.extend(batch)
+        store.extend([audit_gap(store.next_seq, "21:51:00", "gap")])
+        store.set_filter(parse_filter("status:502"))
+        assert [r.marker for r in store.view] == [False, False, True]
+        assert store.hidden == len(store) - 3
+        store.set_filter(parse_filter(""))
+        store.set_hide_own(True)
+        assert len(store.view) == len(store) - 1 and batch[0] not in store.view
 
     def test_rate_meter(self) -> None:
         now = [100.0]
@@ -201,33 +236,79 @@ class TestDirectory:
 
 
 class TestMetrics:
-    def test_parse_and_quantiles(self) -> None:
+    def test_quantiles_say_only_what_the_buckets_know(self) -> None:
         sample = parse_metrics(data.METRICS, at=0.0)
         assert sample.requests == 1233
-        p50 = quantile(0.5, sample.buckets)
-        assert p50 is not None and 0 < p50 < 0.01
-        assert quantile(0.999, sample.buckets) == 0.1  # +Inf bucket reports the last bound
-        assert quantile(0.5, ()) is None
+        p50 = quantile_bucket(0.5, sample.buckets)
+        # 1,100 of 1,233 requests took < 10 ms: p50 is "< 10 ms", not an invented 5 ms.
+        assert p50 is not None and p50.describe() == "< 10 ms"
+        p95 = quantile_bucket(0.95, sample.buckets)
+        assert p95 is not None and p95.describe() == "10 ms - 50 ms"
+        top = quantile_bucket(0.999, sample.buckets)
+        assert top is not None and top.describe() == "> 100 ms"
+        assert quantile_bucket(0.5, ()) is None
 
-    def test_history_rates_and_recent_percentiles(self) -> None:
+    def test_history_rates_recent_buckets_and_mean(self) -> None:
         history = MetricsHistory()
         history.add(parse_metrics(data.METRICS, at=0.0))
+        assert history.mean_latency() == pytest.approx(4.1 / 1233)  # all-time, one scrape
         later = data.METRICS.replace("1200\n", "1400\n", 1).replace('"+Inf"} 1233', '"+Inf"} 1433')
         later = (
-            later.replace('le="0.01"} 1100', 'le="0.01"} 1100')
-            .replace('le="0.05"} 1200', 'le="0.05"} 1400')
+            later.replace('le="0.05"} 1200', 'le="0.05"} 1400')
             .replace('le="0.1"} 1225', 'le="0.1"} 1425')
+            .replace("_count 1233", "_count 1433")
+            .replace("_sum 4.1", "_sum 8.1")
         )
         history.add(parse_metrics(later, at=2.0))
         assert history.rates[-1] == 100.0
-        p50 = history.percentiles()[0.5]
-        assert p50 is not None and 0.01 < p50 < 0.05  # the recent 200 requests were all slower
+        p50 = history.percentile_buckets()[0.5]
+        # the recent 200 requests all took 10-50 ms
+        assert p50 is not None and p50.describe() == "10 ms - 50 ms"
+        assert history.mean_latency() == pytest.approx(4.0 / 200)
+
+    def test_audit_percentiles_are_exact(self) -> None:
+        latencies = [300_000 + 1_000 * i for i in range(100)]  # 0.300 ms ... 0.399 ms
+        assert latency_percentiles(latencies, (0.5, 0.99, 1.0)) == {
+            0.5: 349_000,
+            0.99: 398_000,
+            1.0: 399_000,
+        }
+        assert latency_percentiles([]) == {}
 
 
 def test_backoff_and_stream_state() -> None:
     assert [backoff_s(n) for n in (1, 2, 3, 10)] == [1, 2, 4, 30]
+    # A denied trace is asked for again less and less often (each try is a 403 in the log).
+    assert [denied_backoff_s(n) for n in (1, 2, 3, 10)] == [30, 60, 120, 900]
     assert StreamState("reconnecting", retry_at=10.0).describe(now=6.2) == "retry in 4s"
     assert StreamState("live").describe() == "live"
+
+
+def test_rate_bars_start_at_zero() -> None:
+    assert bar_rows([], 4, 2) == ["    ", "    "]  # no data: nothing drawn, not a full block
+    assert bar_rows([7.0], 3, 1) == ["  █"]  # one sample: the newest column, on the right
+    # 18 and 19 req/s are nearly the same height, not "nothing" and "everything"
+    assert bar_rows([18.0, 19.0], 2, 2)[1] == "██"
+    assert bar_rows([0.0, 0.01, 10.0], 3, 1) == [" ▁█"]  # any traffic is visible
+
+
+def test_top_talkers_and_top_denied() -> None:
+    busiest, denied = top_talkers(rows(), n=2)
+    assert busiest == [("my-app", 8), ("minio", 6)]
+    assert denied == [("my-app", 2), ("minio", 2)]
+    assert top_talkers([]) == ([], [])
+
+
+def test_own_requests_are_claimed_once_and_expire() -> None:
+    now = [0.0]
+    own = OwnRequests(ttl_s=30.0, clock=lambda: now[0])
+    own.sent("/v1/status")
+    own.sent("/v1/status")
+    assert own.claim("/v1/status") and own.claim("/v1/status")
+    assert not own.claim("/v1/status")  # a third call is somebody else's
+    own.sent("/v1/metrics")
+    now[0] = 31.0
+    assert not own.claim("/v1/metrics")  # its event never came: it expired
 
 
 def test_key_material() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -146,12 +147,14 @@ async def test_read_only_hides_mutations(app_factory: AppFactory) -> None:
         await pilot.press("d")
         await pilot.pause(0.2)
         assert app.screen is screen  # no dialog opened
-        assert screen.check_action("create", ()) is None
+        assert screen.check_action("create", ()) is False
         assert screen.check_action("test", ()) is True
-        footer_keys = {b.action for _, b, enabled, _ in screen.active_bindings.values() if enabled}
+        # hidden, not shown dimmed: the footer does not list them at all
+        footer_keys = {b.action for _, b, _, _ in screen.active_bindings.values()}
         assert "create" not in footer_keys and "delete" not in footer_keys
+        assert "test" in footer_keys
         await pilot.press("5")
-        assert app.screen.check_action("forget", ()) is None
+        assert app.screen.check_action("forget", ()) is False
 
 
 async def test_policies_matrix_and_detail(
@@ -200,7 +203,13 @@ async def test_identities_assign_and_forget(
         screen = app.screen
         assert isinstance(screen, IdentitiesScreen)
         await wait_for(pilot, lambda: policy in app.directory.policies)
-        await pilot.press("a")
+        # root is selected: it cannot be assigned or forgotten, so neither is offered
+        assert screen.selected == kes_server.root_identity
+        assert screen.check_action("assign", ()) is False
+        assert screen.check_action("forget", ()) is False
+        await pilot.press("a", "f")
+        assert app.screen is screen
+        await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         form = app.screen
         form.query_one("#field_identity", Input).value = who.identity
@@ -254,6 +263,8 @@ async def test_permission_errors_are_notices(kes_server: RunningServer) -> None:
     app = make_app(kes_server, who)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.header.audit.phase == "denied")
+        # each retry is a 403 in the server's log: the first one waits 30 s, then longer
+        assert app.header.audit.retry_at - time.monotonic() > 20
         await pilot.press("3")
         await wait_for(
             pilot, lambda: any(n.title == "Permission denied" for n in app._notifications)
@@ -271,3 +282,46 @@ async def test_reconnects_after_server_restart(tmp_path: Path) -> None:
             assert "retry in" in app.header.audit.describe()
             server.start()
             await wait_for(pilot, lambda: app.header.audit.phase == "live", timeout_s=20)
+            await wait_for(pilot, lambda: app.header.errors.phase == "live", timeout_s=20)
+            # The server does not replay what happened meanwhile: the trace says so.
+            for store in (app.audit, app.errors):
+                markers = [r for r in store.rows if r.marker]
+                assert len(markers) == 1 and "were not received" in markers[0].text
+                assert markers[0] in store.view  # a filter never hides it
+
+
+async def test_keys_screen_follows_changes_made_elsewhere(
+    app_factory: AppFactory, kes_server: RunningServer
+) -> None:
+    app = app_factory()
+    name = unique("tui-elsewhere")
+    async with app.run_test(size=SIZE) as pilot, root_client(kes_server) as kes:
+        await wait_for(pilot, lambda: app.header.audit.phase == "live")
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, KeysScreen)
+        await wait_for(pilot, lambda: screen.loaded)
+        await kes.create_key(name)  # another terminal, same server: no `r` pressed here
+        await wait_for(pilot, lambda: any(k.name == name for k in screen.keys))
+        await kes.delete_key(name)
+        await wait_for(pilot, lambda: all(k.name != name for k in screen.keys))
+
+
+async def test_own_requests_are_recognised_and_hidden(
+    app_factory: AppFactory, kes_server: RunningServer
+) -> None:
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot, root_client(kes_server) as kes:
+        await wait_for(pilot, lambda: app.header.audit.phase == "live")
+        await pilot.press("6")  # the Status screen polls /v1/status
+        await wait_for(pilot, lambda: any(r.own and r.path == "/v1/status" for r in app.audit.rows))
+        await pilot.press("1")
+        await kes.status()  # the same root identity, but not this console: shown
+        await wait_for(
+            pilot, lambda: any(not r.own and r.path == "/v1/status" for r in app.audit.view)
+        )
+        assert app.audit.hide_own and not any(r.own for r in app.audit.view)
+        status = str(app.screen.query_one("#trace_status", Static).render())
+        assert "my requests hidden (m)" in status
+        await pilot.press("m")
+        await wait_for(pilot, lambda: any(r.own for r in app.audit.view))

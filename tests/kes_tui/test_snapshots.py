@@ -17,6 +17,8 @@ from kes_tui.screens import KeysScreen, StatusScreen, TraceScreen
 from tests.kes_tui import data
 
 SIZE = (120, 32)
+#: The smallest terminal the console is made for (an SSH session, a split pane).
+NARROW = (80, 24)
 SnapCompare = Callable[..., bool]
 
 
@@ -67,6 +69,21 @@ def press(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
     return run
 
 
+async def status_demo(pilot: Pilot[None]) -> None:
+    """The Status screen fed with ten scrapes of fixed metrics."""
+    await pilot.press("6")
+    screen = pilot.app.screen
+    assert isinstance(screen, StatusScreen)
+    screen.status = Status("v0.1.0", uptime_ns=93_784 * 10**9, kms_state="available")
+    for i, total in enumerate((0, 40, 130, 150, 260, 420, 430, 600, 640, 700)):
+        text = data.METRICS.replace(
+            "kes_http_request_success 1200", f"kes_http_request_success {total}"
+        )
+        screen.history.add(parse_metrics(text, at=2.0 * i))
+    screen.redraw()
+    await pilot.pause()
+
+
 class TestAudit:
     def test_following(self, snap_compare: SnapCompare) -> None:
         assert snap_compare(demo_app(), terminal_size=SIZE, run_before=then())
@@ -83,6 +100,61 @@ class TestAudit:
             terminal_size=SIZE,
             run_before=then(filter_denied, press("up", "up", "enter")),
         )
+
+    def test_filter_bar_while_typing(self, snap_compare: SnapCompare) -> None:
+        """The typed text is visible in the focused one-row bar (not just a border)."""
+        assert snap_compare(
+            demo_app(), terminal_size=SIZE, run_before=then(press("slash", *"status:403"))
+        )
+
+    def test_narrow_detail_pane(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(
+            demo_app(), terminal_size=NARROW, run_before=then(press("up", "up", "enter"))
+        )
+
+
+class TestNarrow:
+    """80x24: nothing important is cut off."""
+
+    def test_audit(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(demo_app(), terminal_size=NARROW, run_before=then())
+
+    def test_identities(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(demo_app(), terminal_size=NARROW, run_before=then(press("5")))
+
+    def test_matrix_keeps_the_identity_column(self, snap_compare: SnapCompare) -> None:
+        keys = ("4", "down", *["right"] * 10)
+        assert snap_compare(demo_app(), terminal_size=NARROW, run_before=then(press(*keys)))
+
+    def test_status(self, snap_compare: SnapCompare) -> None:
+        assert snap_compare(demo_app(), terminal_size=NARROW, run_before=then(status_demo))
+
+
+class TestFailures:
+    def test_untrusted_server(self, snap_compare: SnapCompare) -> None:
+        """A fatal connection problem: cause and fix under the header, empty states say why."""
+
+        async def fail(pilot: Pilot[None]) -> None:
+            app = pilot.app
+            assert isinstance(app, KesApp)
+            reason = (
+                "TLS handshake with https://kes.example.net:7373 failed: "
+                "server certificate not trusted (self-signed certificate)"
+            )
+            hint = "pass --ca FILE (the CA that signed the server certificate) or -k"
+            app.set_header(
+                problem=reason,
+                hint=hint,
+                fatal=True,
+                audit=StreamState("failed", reason),
+                errors=StreamState("failed", reason),
+            )
+            screen = app.screen
+            assert isinstance(screen, TraceScreen)
+            screen.action_clear()
+            await pilot.pause()
+
+        assert snap_compare(demo_app(), terminal_size=SIZE, run_before=then(fail))
 
 
 class TestErrors:
@@ -121,20 +193,7 @@ class TestIdentities:
 
 class TestStatus:
     def test_status(self, snap_compare: SnapCompare) -> None:
-        async def status(pilot: Pilot[None]) -> None:
-            await pilot.press("6")
-            screen = pilot.app.screen
-            assert isinstance(screen, StatusScreen)
-            screen.status = Status("v0.1.0", uptime_ns=93_784 * 10**9, kms_state="available")
-            for i, total in enumerate((0, 40, 130, 150, 260, 420, 430, 600, 640, 700)):
-                text = data.METRICS.replace(
-                    "kes_http_request_success 1200", f"kes_http_request_success {total}"
-                )
-                screen.history.add(parse_metrics(text, at=2.0 * i))
-            screen.redraw()
-            await pilot.pause()
-
-        assert snap_compare(demo_app(), terminal_size=SIZE, run_before=then(status))
+        assert snap_compare(demo_app(), terminal_size=SIZE, run_before=then(status_demo))
 
 
 class TestHelp:

@@ -253,6 +253,7 @@ def start_openbao(directory: Path, *, tls: bool = False) -> OpenBao:
     if tls:
         scheme = "https"
         certs = directory / "dev-tls"
+        certs.mkdir(exist_ok=True)
         args[2:3] = ["-dev-tls", f"-dev-tls-cert-dir={certs}"]
         ca_file = certs / "vault-ca.pem"
         mtls_port = _port_pair()

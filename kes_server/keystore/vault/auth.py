@@ -20,7 +20,6 @@ a new login succeeds the old token is still tried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 
 from kes_server.core.config import VaultStoreConfig
 from kes_server.keystore.base import StoreError
-from kes_server.keystore.vault.health import Health
+from kes_server.keystore.vault.health import Health, wait_event
 from kes_server.keystore.vault.protocol import (
     Lease,
     Request,
@@ -164,8 +163,7 @@ class Session:
             if step.action == "none":
                 await self._replaced.wait()
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._replaced.wait(), step.delay_s)
+            if await wait_event(self._replaced, step.delay_s):
                 continue  # a new login happened meanwhile: plan from its lease
             await self._health.wait_available()
             if step.action == "login":

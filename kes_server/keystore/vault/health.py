@@ -17,7 +17,6 @@ recovery and everything works again without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -25,12 +24,27 @@ from kes_server.keystore.base import StoreError
 from kes_server.keystore.vault.protocol import HealthReport, VaultSealed
 from kes_server.keystore.vault.transport import VaultUnreachable
 
-__all__ = ["DOWN_POLL_S", "Health", "State"]
+__all__ = ["DOWN_POLL_S", "Health", "State", "wait_event"]
 
 #: Poll period while Vault is sealed or unreachable.
 DOWN_POLL_S = 1.0
 
 State = Literal["available", "sealed", "unreachable"]
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for ``event`` at most ``timeout_s``; True if it was set.
+
+    ``asyncio.timeout`` and not ``wait_for``: on Python 3.11, ``wait_for``
+    loses a cancellation that arrives just as the event is set, and a
+    background loop that swallows its cancel never stops.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 class Health:
@@ -101,7 +115,6 @@ class Health:
         """Poll forever (cancel to stop)."""
         while True:
             period = self.ping_s if self.state == "available" else min(self.ping_s, DOWN_POLL_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), period)
+            await wait_event(self._wake, period)
             self._wake.clear()
             await self.poll()

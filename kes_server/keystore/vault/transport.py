@@ -88,22 +88,23 @@ def client_context(tls: VaultTLSConfig) -> ssl.SSLContext:
 
 
 def _reason(exc: BaseException) -> str:
-    """A short cause for an error line (no repr noise, no nested tracebacks)."""
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, httpx.ConnectTimeout | httpx.ReadTimeout | httpx.WriteTimeout):
+    """A short cause for an error line: the OS or TLS reason under httpx's wrapping."""
+    if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.PoolTimeout):
+            return "too many requests in flight"
         return "no answer in time"
-    if isinstance(exc, httpx.PoolTimeout):
-        return "too many requests in flight"
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, httpx.ConnectError) and isinstance(cause, ssl.SSLError):
-        return _reason(cause)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    text = str(exc).strip()
-    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
-        return "connection refused"
-    return text or type(exc).__name__
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS error: {seen.verify_message or seen.reason}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS error: {seen.reason or seen}"
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno).lower()  # asyncio's own strerror adds the address
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror.lower()
+        seen = seen.__cause__ or seen.__context__
+    return str(exc).strip() or type(exc).__name__
 
 
 def _scrub(texts: tuple[str, ...], secrets: list[str]) -> tuple[str, ...]:

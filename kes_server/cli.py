@@ -56,7 +56,7 @@ def _mlock() -> None:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Server processes sharing the listen socket (needs an fs or etcd store).",
+    help="Server processes sharing the listen socket (needs an fs, etcd or vault store).",
 )
 @click.option("--mlock", is_flag=True, help="Lock all memory (keeps keys out of swap).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
@@ -145,7 +145,7 @@ def _run_workers(
 
     if cfg.keystore is None:
         _fail(
-            "--workers needs a shared key store (keystore.fs or keystore.etcd); "
+            "--workers needs a shared key store (keystore.fs, keystore.etcd or keystore.vault); "
             "the in-memory store would differ per worker"
         )
 

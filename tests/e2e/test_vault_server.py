@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import io
 import json
 import signal
 import time
@@ -24,9 +25,12 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 
+from kes_client import Client
 from kes_server.core.crypto import unseal
 from kes_server.core.keyfile import decode_key
+from kes_tui.screens.status import status_table
 from tests.support.cluster import start_cluster
 from tests.support.paths import load_vectors
 from tests.support.relay import relay
@@ -188,6 +192,23 @@ def _own_bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
         yield server
 
 
+def tui_status(server: RunningServer) -> str:
+    """The server panel of kes-tui's status screen, as text."""
+    with Client(server.url, cert=server.root_cert, key=server.root_key, ca=server.ca_file) as c:
+        status = c.status()
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(status_table(status))
+    return console.export_text()
+
+
+def store_errors(client: httpx.Client) -> float:
+    """``kes_keystore_errors``: every store failure, fast ones included, is counted."""
+    for line in client.get("/v1/metrics").text.splitlines():
+        if line.startswith("kes_keystore_errors "):
+            return float(line.split()[1])
+    raise AssertionError("no kes_keystore_errors metric")
+
+
 def wait_for_state(client: httpx.Client, state: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while client.get("/v1/status").json()["kms"].get("state") != state:
@@ -224,6 +245,8 @@ def test_a_sealed_vault_fails_fast_and_comes_back_without_a_restart(
                     502,
                     "bad gateway: failed to create key",
                 )
+                assert "reachable" in tui_status(server) and "available" not in tui_status(server)
+                assert store_errors(root) >= 2
             finally:
                 own_bao.unseal()
             wait_for_state(root, "available")

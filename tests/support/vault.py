@@ -38,7 +38,7 @@ import trustme
 
 from tests.support.server import free_port
 
-__all__ = ["OpenBao", "Role", "bao_binary", "openbao", "start_openbao"]
+__all__ = ["OpenBao", "Role", "bao_binary", "openbao", "port_pair", "start_openbao"]
 
 READY_TIMEOUT_S = 30.0
 _UNSEAL = re.compile(r"Unseal Key: (\S+)")
@@ -65,7 +65,7 @@ def bao_binary() -> str:
     return found
 
 
-def _port_pair() -> int:
+def port_pair() -> int:
     """A free port whose successor is free too: dev mode puts its cluster port there."""
     for _ in range(50):
         port = free_port()
@@ -239,7 +239,7 @@ def _mtls_listener(directory: Path, port: int) -> tuple[Path, trustme.CA]:
 def start_openbao(directory: Path, *, tls: bool = False) -> OpenBao:
     """Start a set-up dev server (see the module doc); the caller calls ``stop()``."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = _port_pair()
+    port = port_pair()
     token = "root-" + os.urandom(8).hex()
     args = [
         bao_binary(),
@@ -256,7 +256,7 @@ def start_openbao(directory: Path, *, tls: bool = False) -> OpenBao:
         certs.mkdir(exist_ok=True)
         args[2:3] = ["-dev-tls", f"-dev-tls-cert-dir={certs}"]
         ca_file = certs / "vault-ca.pem"
-        mtls_port = _port_pair()
+        mtls_port = port_pair()
         config, client_ca = _mtls_listener(directory, mtls_port)
         args.append(f"-config={config}")
         mtls_addr = f"https://127.0.0.1:{mtls_port}"

@@ -189,13 +189,17 @@ class VaultStore(Store):
             self.health.mark("sealed", f"Vault is sealed at {self.endpoint}")
         return answer
 
-    async def _send(self, request: Request) -> Answer:
-        """One call with the current token: fails fast while Vault is down; a 403
-        triggers one fresh login and one retry."""
+    async def _send(self, request: Request, *, relogin: bool = True) -> Answer:
+        """One call with the current token; fails fast while Vault is down.
+
+        A 403 means a revoked or expired token, so it triggers one fresh login
+        and one retry, except with ``relogin=False``: for writes a 403 may also
+        mean "exists" (a policy without ``update``), which the caller checks first.
+        """
         self.health.check()
         token = self.session.token
         answer = await self._exchange(request, token)
-        if answer.status == 403 and await self.session.refresh(token):
+        if relogin and answer.status == 403 and await self.session.refresh(token):
             answer = await self._exchange(request, self.session.token)
         return answer
 
@@ -208,36 +212,43 @@ class VaultStore(Store):
         text = _text(value)
         request = self.layout.create(ns, name, text)
         if self.layout.version == "v2":
-            if parse_created(request, await self._send(request)):
-                return True
-            if not await self._exists(ns, name):
+            created = await self._write_new(ns, name, request)
+            if created is False and not await self._exists(ns, name):
                 raise VaultError(
                     f"vault: {request.describe()}: only deleted versions of this entry exist; "
                     "remove them with 'vault kv metadata delete' to reuse the name"
                 )
-            return False
+            return created
         async with self._locks.hold(ns, name):
-            return await self._create_v1(ns, name, text, request)
+            # KV v1 has no check-and-set: read, write, read back (see the module doc).
+            if await self._exists(ns, name) or not await self._write_new(ns, name, request):
+                return False
+            read = self.layout.read(ns, name)
+            return parse_entry(read, await self._send(read), name, "v1") == text
 
-    async def _create_v1(self, ns: Namespace, name: str, text: str, request: Request) -> bool:
-        """Read, write, read back: KV v1 has no check-and-set (see the module doc)."""
-        if await self._exists(ns, name):
-            return False
-        answer = await self._send(request)
-        if answer.status == 403 and await self._exists(ns, name):
-            return False  # no 'update' capability: Vault refused to overwrite a new entry
-        expect_success(request, answer)
-        read = self.layout.read(ns, name)
-        return parse_entry(read, await self._send(read), name, "v1") == text
+    async def _write_new(self, ns: Namespace, name: str, request: Request) -> bool:
+        """Send a create; False when the entry exists (v2's CAS, or a refused overwrite).
+
+        A token without ``update`` (KES's guide) makes Vault refuse to overwrite an
+        entry with 403, which is "exists" when the entry is there; otherwise the 403
+        was about the token, and the create is sent again after a fresh login.
+        """
+        answer = await self._send(request, relogin=False)
+        if answer.status == 403:
+            if await self._exists(ns, name):
+                return False
+            answer = await self._send(request)
+        return parse_created(request, answer)
 
     async def put(self, ns: Namespace, name: str, value: bytes) -> None:
         request = self.layout.put(ns, name, _text(value))
-        answer = await self._send(request)
-        if answer.status == 403 and await self._exists(ns, name):
-            # A token that may create but not update (KES's documented Vault
-            # policy) can still replace an entry: delete, then create.
-            delete = self.layout.delete(ns, name)
-            expect_success(delete, await self._send(delete))
+        answer = await self._send(request, relogin=False)
+        if answer.status == 403:
+            if await self._exists(ns, name):
+                # A token that may create but not update (KES's documented Vault
+                # policy) can still replace an entry: delete, then create.
+                delete = self.layout.delete(ns, name)
+                expect_success(delete, await self._send(delete))
             answer = await self._send(request)
         expect_success(request, answer)
 

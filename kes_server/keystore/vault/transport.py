@@ -162,7 +162,9 @@ class Transport:
                 **extra,
             ) as response:
                 body = await self._read(response, request)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, OSError) as exc:
+            # OSError: with TLS 1.3 a refused client certificate surfaces as a bare
+            # ssl.SSLError ("certificate required") while reading the answer.
             raise VaultUnreachable(
                 f"vault: no connection to {self.endpoint}: {_reason(exc)}"
             ) from None

@@ -131,22 +131,25 @@ async def test_entries_sit_where_kes_v017_keeps_them(
     assert sorted(await store.list(Namespace.KEYS)) == ["from-kes", "my-key"]
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
 async def test_an_empty_prefix_keeps_keys_at_the_engine_root(
-    bao: OpenBao, opened: Opened, tmp_path: Path
+    bao: OpenBao, opened: Opened, version: Version
 ) -> None:
     """Another engine, so the root is ours alone; pykes's folder is skipped as a folder."""
     engine = f"kv-{uuid.uuid4().hex[:8]}"
-    bao.enable_kv(engine, 1)
+    bao.enable_kv(engine, int(version[1]))
     policy = (
         f'path "{engine}/*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}'
     )
     role = bao.new_role(f"root-{engine}", policy)
-    store = await opened(config(bao, role=role, engine=engine, prefix=""))
+    store = await opened(config(bao, version, role=role, engine=engine, prefix=""))
     await store.create(Namespace.KEYS, "k", b"v")
     await store.put(Namespace.POLICIES, "p", b"{}")
-    assert bao.call("GET", f"{engine}/k") == {"k": "v"}
-    assert sorted(bao.call("GET", f"{engine}?list=true")["keys"]) == [".pykes/", "k"]
+    listing = f"{engine}/metadata" if version == "v2" else engine
+    assert sorted(bao.call("GET", f"{listing}?list=true")["keys"]) == [".pykes/", "k"]
     assert await store.list(Namespace.KEYS) == ["k"]
+    assert await store.list(Namespace.POLICIES) == ["p"]
+    assert await store.get(Namespace.KEYS, "k") == b"v"
 
 
 async def test_a_namespace_holds_its_own_keys(bao: OpenBao, opened: Opened) -> None:
@@ -291,8 +294,19 @@ async def test_tokens_outliving_their_max_ttl(bao: OpenBao, opened: Opened) -> N
         await asyncio.sleep(0.2)
     assert await store.create(Namespace.KEYS, "after-expiry", b"v")
     assert await store.get(Namespace.KEYS, "k1") == b"v"
+    # Renewed at half the TTL until the max TTL capped it, then a new login in time.
+    assert store.session.renewals >= 2
     assert store.session.logins >= 2 and store.session.token != first
     assert not any("failed" in line for line in opened.log), opened.log
+
+
+async def test_a_failed_renewal_logs_in_again(bao: OpenBao, opened: Opened) -> None:
+    role = bao.new_role(f"renew-{uuid.uuid4().hex[:6]}", ttl="2s", max_ttl="1h")
+    store = await opened(config(bao, role=role))
+    bao.call("POST", "auth/token/revoke", {"token": store.session.token})
+    await _until(lambda: store.session.logins == 2)  # no request needed: the renewal failed
+    assert any("token renewal failed" in line for line in opened.log)
+    assert await store.create(Namespace.KEYS, "after", b"v")
 
 
 async def test_unreachable_at_start_is_one_line() -> None:

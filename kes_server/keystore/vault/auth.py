@@ -109,8 +109,9 @@ class Session:
         self._last_login = float("-inf")
         self._lock = asyncio.Lock()
         self._replaced = asyncio.Event()
-        #: Number of successful logins (tests and the status of a deployment).
+        #: Successful logins and renewals so far (for tests and diagnostics).
         self.logins = 0
+        self.renewals = 0
 
     @property
     def token(self) -> str:
@@ -186,4 +187,5 @@ class Session:
         if self._lease is lease:  # not replaced by a login meanwhile
             # Keep the token we sent (a renewal never issues a new one) with its new TTL.
             self._lease = Lease(lease.token, renewed.ttl_s, renewed.renewable)
+        self.renewals += 1
         return True

@@ -53,6 +53,7 @@ from kes_server.keystore.vault.transport import (
     Transport,
     VaultUnreachable,
     client_context,
+    public_url,
 )
 
 __all__ = ["STATUS_TIMEOUT_S", "VaultStore"]
@@ -109,14 +110,15 @@ class VaultStore(Store):
         transport: Transport | None = None,
         ping_s: float = 10.0,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
+        #: Shown in the banner and in messages (never with a user or password).
+        self.endpoint = public_url(endpoint)
         self.layout = layout
         self.namespace = namespace
         where = f"engine '{layout.engine}' {layout.version}, prefix '{layout.prefix}'"
         if namespace:
             where += f", namespace '{namespace}'"
         self.location = f"{self.endpoint} ({where})"
-        self._transport = transport or Transport(self.endpoint, namespace=namespace)
+        self._transport = transport or Transport(endpoint, namespace=namespace)
         self._on_error: Callable[[str], None] = lambda _msg: None
         self.health = Health(self._probe, endpoint=self.endpoint, ping_s=ping_s, log=self._log)
         self.session = Session(self._transport, credentials, self.health, log=self._log)

@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -33,6 +34,7 @@ __all__ = [
     "Transport",
     "VaultUnreachable",
     "client_context",
+    "public_url",
 ]
 
 #: One call to Vault, connecting included (the API's own timeouts are 10-15 s).
@@ -40,6 +42,18 @@ REQUEST_TIMEOUT_S = 10.0
 #: Vault returns a LIST in one answer; bound it as KES does (32 MiB).
 MAX_ANSWER_BYTES = 32 << 20
 _REDACTED = "[redacted]"
+
+
+def public_url(endpoint: str) -> str:
+    """The endpoint as logs and the banner may show it: without a user or password."""
+    parts = urlsplit(endpoint.rstrip("/"))
+    if parts.username is None and parts.password is None:
+        return endpoint.rstrip("/")
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class VaultUnreachable(StoreUnreachable):
@@ -129,6 +143,7 @@ class Transport:
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.public = public_url(endpoint)
         self.namespace = namespace
         self._client = httpx.AsyncClient(
             verify=ssl_context if ssl_context is not None else True,
@@ -166,7 +181,7 @@ class Transport:
             # OSError: with TLS 1.3 a refused client certificate surfaces as a bare
             # ssl.SSLError ("certificate required") while reading the answer.
             raise VaultUnreachable(
-                f"vault: no connection to {self.endpoint}: {_reason(exc)}"
+                f"vault: no connection to {self.public}: {_reason(exc)}"
             ) from None
         return self._answer(request, response.status_code, body, token)
 

@@ -34,6 +34,7 @@ from kes_server.keystore.vault.protocol import (
     parse_names,
     renew_self,
 )
+from kes_server.keystore.vault.transport import public_url
 
 KEY = '{"bytes":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}'
 
@@ -250,3 +251,15 @@ def test_health_answers() -> None:
         parse_health(health, _answer(400, {"errors": ["operation unavailable in namespaces"]}))
     with pytest.raises(VaultError, match="malformed"):
         parse_health(health, _answer(200, {"html": True}))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "shown"),
+    [
+        ("https://vault:8200/", "https://vault:8200"),
+        ("https://kes:pa55w0rd@vault:8200", "https://vault:8200"),
+        ("http://user@[::1]:8200/base", "http://[::1]:8200/base"),
+    ],
+)
+def test_an_endpoint_is_shown_without_credentials(endpoint: str, shown: str) -> None:
+    assert public_url(endpoint) == shown

@@ -309,6 +309,24 @@ async def test_a_failed_renewal_logs_in_again(bao: OpenBao, opened: Opened) -> N
     assert await store.create(Namespace.KEYS, "after", b"v")
 
 
+async def test_failed_logins_are_retried_every_retry_period(bao: OpenBao, opened: Opened) -> None:
+    """The role disappears (its token with it) and comes back with the same IDs."""
+    name = f"flaky-{uuid.uuid4().hex[:6]}"
+    role = bao.new_role(name, ttl="2s", max_ttl="1h")
+    cfg = config(bao, role=role)
+    store = await opened(replace(cfg, approle=replace(cfg.approle, retry_s=0.2)))
+    bao.call("DELETE", f"auth/approle/role/{name}")
+    bao.call("POST", "auth/token/revoke", {"token": store.session.token})
+    await _until(lambda: sum("login (auth/approle) failed" in line for line in opened.log) >= 3)
+    assert store.session.logins == 1
+    bao.call("POST", f"auth/approle/role/{name}", {"token_policies": name, "token_ttl": "2s"})
+    bao.call("POST", f"auth/approle/role/{name}/role-id", {"role_id": role.id})
+    bao.call("POST", f"auth/approle/role/{name}/custom-secret-id", {"secret_id": role.secret})
+    await _until(lambda: store.session.logins == 2)
+    assert await store.create(Namespace.KEYS, "after", b"v")
+    assert not any(role.secret in line for line in opened.log)
+
+
 async def test_unreachable_at_start_is_one_line() -> None:
     cfg = VaultStoreConfig(
         endpoint=f"http://127.0.0.1:{free_port()}",

@@ -59,7 +59,7 @@ def _mlock() -> None:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Server processes sharing the listen socket (needs an fs or etcd store).",
+    help="Server processes sharing the listen socket (needs an fs, etcd or vault store).",
 )
 @click.option(
     "--loop",
@@ -201,8 +201,8 @@ def _run_workers(
 
     if cfg.keystore is None:
         _fail(
-            "--workers needs a shared key store (keystore.fs, keystore.etcd or keystore.aws); "
-            "the in-memory store would differ per worker"
+            "--workers needs a shared key store (keystore.fs, keystore.etcd, keystore.vault "
+            "or keystore.aws); the in-memory store would differ per worker"
         )
 
     def start(index: int, sock: socket.socket, relay: Relay) -> int:

@@ -29,6 +29,7 @@ from kes_server.core.config import (
     EtcdStoreConfig,
     FSStoreConfig,
     RemoteStoreConfig,
+    VaultStoreConfig,
 )
 from kes_server.core.crypto import new_key
 from kes_server.core.errors import ConfigError, KeyExists
@@ -73,6 +74,13 @@ def open_store(cfg: Config, say: Callable[[str], None] = lambda _s: None) -> Sto
             return EtcdStore.from_config(ks)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise StartupError(f"keystore.etcd: {exc}") from exc
+    if isinstance(ks, VaultStoreConfig):
+        from kes_server.keystore.vault import VaultStore
+
+        try:
+            return VaultStore.from_config(ks)
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"keystore.vault: {exc}") from exc
     if isinstance(ks, AWSStoreConfig):
         try:  # the AWS SDK is the optional 'aws' extra
             from kes_server.keystore.aws import AWSSecretsManagerStore
@@ -82,7 +90,7 @@ def open_store(cfg: Config, say: Callable[[str], None] = lambda _s: None) -> Sto
     if isinstance(ks, RemoteStoreConfig):
         raise StartupError(
             f"keystore.{ks.kind}: this key store is not supported by pykes "
-            "(supported: in-memory, fs, etcd, aws)"
+            "(supported: in-memory, fs, etcd, vault, aws)"
         )
     raise StartupError("keystore: unknown key store")
 
@@ -144,6 +152,10 @@ async def build_state(cfg: Config, *, stdout: TextIO, stderr: TextIO) -> ServerS
         proxy_trust=_load_trust(cfg),
     )
     holder.append(state)
+    try:
+        await store.start(log_error)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from exc
     try:
         await access.apply_config(cfg)
     except StoreError as exc:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """``make cluster``: a local KES deployment behind nginx, in one command.
 
-Starts a 3-member etcd cluster, 3 kes-servers with ``--root _`` behind nginx
+Starts a 3-member etcd cluster (or, with ``--store vault``, one OpenBao dev
+server: the Vault API), 3 kes-servers with ``--root _`` behind nginx
 (docs/examples/nginx.conf) and a management kes-server on the same store
 that is not behind the proxy (docs/deployment.md), prints the endpoints and
 the client environment, and runs until Ctrl-C (or SIGTERM), then stops
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-port", type=int, default=8443, help="nginx port (8443)")
     parser.add_argument("--management-port", type=int, default=7380, help="(7380)")
     parser.add_argument("--backends", type=int, default=3, help="kes-servers behind nginx (3)")
+    parser.add_argument(
+        "--store", choices=("etcd", "vault"), default="etcd", help="the shared key store (etcd)"
+    )
     parser.add_argument("--etcd-members", type=int, default=3, help="etcd members (3)")
     parser.add_argument("--etcd-timeout", default="3s", help="keystore.etcd.timeout (3s)")
     parser.add_argument("--dir", type=Path, help="keep all files here (default: a temp dir)")
@@ -57,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="kes-cluster."))
     stop = threading.Event()
-    print(f"Starting etcd x{args.etcd_members}, kes-server x{args.backends + 1}, nginx ...")
+    store = "OpenBao (Vault)" if args.store == "vault" else f"etcd x{args.etcd_members}"
+    print(f"Starting {store}, kes-server x{args.backends + 1}, nginx ...")
     try:
         with start_cluster(
             directory,
@@ -66,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             proxy_port=args.proxy_port,
             management_port=args.management_port,
             etcd_timeout=args.etcd_timeout,
+            store=args.store,
         ) as cluster:
 
             def on_signal(_sig: int, _frame: FrameType | None) -> None:
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     if process is not None and process.poll() is not None:
                         print(f"kes-server {server.url} exited; log: {server.stderr_path}")
                         server.process = None
-            print("\nStopping nginx, kes-servers, etcd ...", flush=True)
+            print(f"\nStopping nginx, kes-servers, {args.store} ...", flush=True)
     except KeyboardInterrupt:
         print("\nInterrupted during start-up; stopped.", file=sys.stderr)
         if args.dir is None:

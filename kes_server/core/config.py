@@ -39,6 +39,10 @@ __all__ = [
     "PolicyConfig",
     "ProxyConfig",
     "TLSConfig",
+    "VaultAppRoleConfig",
+    "VaultKubernetesConfig",
+    "VaultStoreConfig",
+    "VaultTLSConfig",
     "expand_env",
     "load_config",
     "parse_config",
@@ -49,7 +53,6 @@ DEFAULT_ADDRESS = "0.0.0.0:7373"
 #: Keystores KES knows but pykes does not implement; a config naming one loads
 #: (so old files stay readable) but start-up refuses it with a clear error.
 REMOTE_KEYSTORES: dict[str, tuple[str, ...]] = {
-    "vault": ("endpoint",),
     "fortanix": ("sdkms", "endpoint"),
     "gemalto": ("keysecure", "endpoint"),
     "gcp": ("secretmanager", "project_id"),
@@ -117,6 +120,62 @@ class EtcdStoreConfig:
 
 
 @dataclass(frozen=True)
+class VaultAppRoleConfig:
+    """``keystore.vault.approle``: AppRole login (``auth/<engine>/login``)."""
+
+    engine: str = "approle"
+    id: str = ""
+    #: Never shown by ``repr``: a config object may end up in a log line.
+    secret: str = field(default="", repr=False)
+    retry_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class VaultKubernetesConfig:
+    """``keystore.vault.kubernetes``: Kubernetes login with a service account JWT."""
+
+    engine: str = "kubernetes"
+    role: str = ""
+    #: The JWT itself or the path of a file holding it (read when logging in).
+    jwt: str = field(default="", repr=False)
+    retry_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class VaultTLSConfig:
+    """``keystore.vault.tls``: client certificate for Vault and the CAs to trust."""
+
+    key: str = ""
+    cert: str = ""
+    #: A PEM file or a directory of PEM files; empty means the system roots.
+    ca: str = ""
+
+
+@dataclass(frozen=True)
+class VaultStoreConfig:
+    """``keystore.vault``: Hashicorp Vault's (or OpenBao's) K/V engine, as KES v0.17 uses it."""
+
+    endpoint: str
+    engine: str = "kv"
+    version: Literal["v1", "v2"] = "v1"
+    namespace: str = ""
+    prefix: str = ""
+    approle: VaultAppRoleConfig = field(default_factory=VaultAppRoleConfig)
+    kubernetes: VaultKubernetesConfig = field(default_factory=VaultKubernetesConfig)
+    tls: VaultTLSConfig = field(default_factory=VaultTLSConfig)
+    #: How often Vault's health (sealed or not) is polled (``status.ping``).
+    ping_s: float = 10.0
+
+    @property
+    def uses_approle(self) -> bool:
+        return bool(self.approle.id or self.approle.secret)
+
+    @property
+    def uses_kubernetes(self) -> bool:
+        return bool(self.kubernetes.role or self.kubernetes.jwt)
+
+
+@dataclass(frozen=True)
 class AWSStoreConfig:
     """``keystore.aws.secretsmanager``: KES v0.17's fields, validated.
 
@@ -140,7 +199,9 @@ class RemoteStoreConfig:
     kind: str
 
 
-StoreConfig = FSStoreConfig | EtcdStoreConfig | AWSStoreConfig | RemoteStoreConfig | None
+StoreConfig = (
+    FSStoreConfig | EtcdStoreConfig | VaultStoreConfig | AWSStoreConfig | RemoteStoreConfig | None
+)
 
 
 @dataclass(frozen=True)
@@ -457,7 +518,7 @@ def _dig(section: Any, path: tuple[str, ...]) -> Any:
 
 
 def _parse_keystore(r: _Reader, raw: Any, path: str = "keystore") -> StoreConfig:
-    kinds = {"fs", "etcd", "mem", "aws", *REMOTE_KEYSTORES}
+    kinds = {"fs", "etcd", "mem", "vault", "aws", *REMOTE_KEYSTORES}
     section = r.mapping(raw, path, kinds)
     chosen: list[StoreConfig] = []
     if "fs" in section:
@@ -467,6 +528,10 @@ def _parse_keystore(r: _Reader, raw: Any, path: str = "keystore") -> StoreConfig
             chosen.append(FSStoreConfig(path=fs_path))
     if "etcd" in section:
         chosen.append(_parse_etcd(r, section["etcd"], f"{path}.etcd"))
+    if "vault" in section:
+        vault = _parse_vault(r, section["vault"], f"{path}.vault")
+        if vault is not None:
+            chosen.append(vault)
     if "aws" in section:
         aws = _parse_aws(r, section["aws"], f"{path}.aws")
         if aws is not None:
@@ -497,6 +562,83 @@ def _parse_etcd(r: _Reader, raw: Any, path: str) -> EtcdStoreConfig:
         cert=r.string(tls.get("cert"), f"{path}.tls.cert").strip(),
         key=r.string(tls.get("key"), f"{path}.tls.key").strip(),
     )
+
+
+_VAULT_FIELDS = {
+    "endpoint",
+    "engine",
+    "version",
+    "namespace",
+    "prefix",
+    "approle",
+    "kubernetes",
+    "tls",
+    "status",
+}
+
+
+def _parse_vault(r: _Reader, raw: Any, path: str) -> VaultStoreConfig | None:
+    """``keystore.vault``; None when no endpoint is set (KES's sample has an empty section).
+
+    Every field is checked even then, so a typo is reported in any case. As in
+    KES, AppRole and Kubernetes credentials together are an error here; having
+    neither is reported when the store is opened (old sample configs that only
+    name an endpoint must still load).
+    """
+    vault = r.mapping(raw, path, _VAULT_FIELDS)
+    approle = r.mapping(
+        vault.get("approle"), f"{path}.approle", {"engine", "id", "secret", "retry"}
+    )
+    k8s = r.mapping(
+        vault.get("kubernetes"), f"{path}.kubernetes", {"engine", "role", "jwt", "retry"}
+    )
+    tls = r.mapping(vault.get("tls"), f"{path}.tls", {"key", "cert", "ca"})
+    status = r.mapping(vault.get("status"), f"{path}.status", {"ping"})
+    endpoint = r.string(vault.get("endpoint"), f"{path}.endpoint").strip()
+    version = r.string(vault.get("version"), f"{path}.version").strip() or "v1"
+    cfg = VaultStoreConfig(
+        endpoint=endpoint,
+        engine=r.string(vault.get("engine"), f"{path}.engine").strip() or "kv",
+        version="v2" if version == "v2" else "v1",
+        namespace=r.string(vault.get("namespace"), f"{path}.namespace").strip(),
+        prefix=r.string(vault.get("prefix"), f"{path}.prefix").strip(),
+        approle=VaultAppRoleConfig(
+            engine=r.string(approle.get("engine"), f"{path}.approle.engine").strip() or "approle",
+            id=r.string(approle.get("id"), f"{path}.approle.id"),
+            secret=r.string(approle.get("secret"), f"{path}.approle.secret"),
+            retry_s=r.duration(approle.get("retry"), f"{path}.approle.retry", 0.0) or 5.0,
+        ),
+        kubernetes=VaultKubernetesConfig(
+            engine=r.string(k8s.get("engine"), f"{path}.kubernetes.engine").strip() or "kubernetes",
+            role=r.string(k8s.get("role"), f"{path}.kubernetes.role"),
+            jwt=r.string(k8s.get("jwt"), f"{path}.kubernetes.jwt").strip(),
+            retry_s=r.duration(k8s.get("retry"), f"{path}.kubernetes.retry", 0.0) or 5.0,
+        ),
+        tls=VaultTLSConfig(
+            key=r.string(tls.get("key"), f"{path}.tls.key").strip(),
+            cert=r.string(tls.get("cert"), f"{path}.tls.cert").strip(),
+            ca=r.string(tls.get("ca"), f"{path}.tls.ca").strip(),
+        ),
+        ping_s=r.duration(status.get("ping"), f"{path}.status.ping", 0.0) or 10.0,
+    )
+    if not endpoint:
+        return None
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{path}.endpoint", f"invalid URL {endpoint!r} (want https://host:port)")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{path}.endpoint", f"invalid port in {endpoint!r}") from None
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{path}.endpoint", f"invalid URL {endpoint!r}: no query allowed")
+    if version not in ("v1", "v2"):
+        raise ConfigError(f"{path}.version", f"invalid K/V engine version {version!r}: v1 or v2")
+    if cfg.uses_approle and cfg.uses_kubernetes:
+        raise ConfigError(
+            path, "ambiguous authentication: both AppRole and Kubernetes credentials are set"
+        )
+    return cfg
 
 
 def _parse_aws(r: _Reader, raw: Any, path: str) -> AWSStoreConfig | None:

@@ -15,6 +15,7 @@ expressible with these operations:
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -75,6 +76,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def status(self) -> StoreStatus:
         """Probe the store for /v1/status."""
+
+    async def start(self, log: Callable[[str], None]) -> None:  # noqa: B027 - optional hook
+        """Connect (log in) and start background work before the server serves.
+
+        Raise ``StoreError`` with one line for the operator when the store
+        cannot be used; ``log`` takes error-log lines about later background
+        trouble. Local stores need nothing.
+        """
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default store has none."""

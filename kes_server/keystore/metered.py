@@ -59,5 +59,8 @@ class MeteredStore(Store):
     async def status(self) -> StoreStatus:
         return await self.inner.status()
 
+    async def start(self, log: Callable[[str], None]) -> None:
+        await self.inner.start(log)
+
     async def close(self) -> None:
         await self.inner.close()

@@ -1,4 +1,4 @@
-"""A complete KES deployment on loopback: etcd, kes-servers, nginx, a management server.
+"""A complete KES deployment on loopback: etcd (or Vault), kes-servers, nginx, a management server.
 
 This is the topology of docs/deployment.md, shared by the e2e tests and
 ``make cluster`` (scripts/cluster.py) so that what a developer plays with is
@@ -17,6 +17,9 @@ clients and nginx verify servers normally; client certificates are
 self-signed and accepted with ``--auth off``, as in the KES guides.
 With ``etcd_members=0`` the backends use an in-memory store (only sensible
 with one backend and no management server: the proxy tests need no etcd).
+With ``store="vault"`` one OpenBao (tests/support/vault.py) replaces etcd as
+the shared store: every kes-server logs in with the same AppRole and keeps
+its keys in KV v1 under ``prefix``, as KES v0.17 would.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import trustme
@@ -40,6 +43,7 @@ from kes_server.core.identity import identity_of_pem
 from tests.support.etcd import EtcdCluster, start_etcd_cluster
 from tests.support.nginx import NginxProxy, start_nginx
 from tests.support.server import ClientIdentity, RunningServer, free_port
+from tests.support.vault import OpenBao, openbao
 
 __all__ = [
     "APP_POLICY",
@@ -98,6 +102,7 @@ class Cluster:
     proxy: NginxProxy
     management: RunningServer | None = None
     etcd: EtcdCluster | None = None
+    vault: OpenBao | None = None
     _clients: int = field(default=0)
 
     def new_client(self, name: str) -> ClientIdentity:
@@ -147,6 +152,11 @@ class Cluster:
             lines.append(f"Management:  {self.management.url}   (root enabled, NOT behind nginx)")
         if self.etcd is not None:
             lines.append(f"etcd:        {','.join(self.etcd.endpoints)}")
+        if self.vault is not None:
+            lines.append(
+                f"Vault:       {self.vault.addr}   (OpenBao dev server; "
+                f"export BAO_ADDR={self.vault.addr} BAO_TOKEN={self.vault.root_token})"
+            )
         lines += [
             f"Files, logs: {d}",
             "",
@@ -263,9 +273,10 @@ def start_cluster(
     etcd_timeout: str = "2s",
     cache: Mapping[str, str] | None = None,
     prefix: str = "kes/",
+    store: Literal["etcd", "vault"] = "etcd",
 ) -> Iterator[Cluster]:
     """Start everything, yield the ``Cluster``, stop everything (reverse order)."""
-    if etcd_members == 0 and (backends != 1 or management):
+    if store == "etcd" and etcd_members == 0 and (backends != 1 or management):
         raise ValueError("without etcd only one backend and no management server make sense")
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
@@ -282,10 +293,22 @@ def start_cluster(
     cache_cfg = dict(cache or {})
     with contextlib.ExitStack() as stack:
         etcd: EtcdCluster | None = None
-        store: dict[str, Any] = {}
-        if etcd_members:
+        vault: OpenBao | None = None
+        keystore: dict[str, Any] = {}
+        if store == "vault":
+            vault = stack.enter_context(openbao(directory / "openbao"))
+            keystore = {
+                "vault": {
+                    "endpoint": vault.addr,
+                    "engine": "kv",
+                    "version": "v1",
+                    "prefix": prefix,
+                    "approle": {"id": vault.role.id, "secret": vault.role.secret},
+                }
+            }
+        elif etcd_members:
             etcd = stack.enter_context(start_etcd_cluster(directory / "etcd", etcd_members))
-            store = {
+            keystore = {
                 "etcd": {"endpoints": etcd.endpoints, "prefix": prefix, "timeout": etcd_timeout}
             }
         servers: list[RunningServer] = []
@@ -294,7 +317,7 @@ def start_cluster(
             config = _server_config(
                 port,
                 root="_",
-                store=store,
+                store=keystore,
                 policies=policies,
                 proxy_identity=proxy_id.identity,
                 cache=cache_cfg,
@@ -316,7 +339,7 @@ def start_cluster(
             config = _server_config(
                 port,
                 root=admin.identity,
-                store=store,
+                store=keystore,
                 policies=policies,
                 proxy_identity=None,
                 cache=cache_cfg,
@@ -356,4 +379,5 @@ def start_cluster(
             proxy=proxy,
             management=mgmt,
             etcd=etcd,
+            vault=vault,
         )

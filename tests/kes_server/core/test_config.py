@@ -9,7 +9,9 @@ import pytest
 from kes_server.core.config import (
     EtcdStoreConfig,
     FSStoreConfig,
-    RemoteStoreConfig,
+    VaultAppRoleConfig,
+    VaultKubernetesConfig,
+    VaultStoreConfig,
     expand_env,
     load_config,
     parse_config,
@@ -38,7 +40,11 @@ def test_upstream_layouts_load(path: Path) -> None:
 def test_v013_layout_migrates_paths_and_keystore() -> None:
     cfg = load_config((VECTORS_DIR / "configs" / "config_v0.13.0.yml").read_bytes(), {})
     assert cfg.keys == ()
-    assert cfg.keystore == RemoteStoreConfig(kind="vault")
+    assert cfg.keystore == VaultStoreConfig(
+        endpoint="https://localhost:8200",
+        approle=VaultAppRoleConfig(retry_s=15.0),
+        kubernetes=VaultKubernetesConfig(retry_s=15.0),
+    )
     assert cfg.tls.proxy.cert_header == "X-Tls-Client-Cert"
 
 

@@ -23,7 +23,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,8 +228,13 @@ def start_nginx(
     upstream_ca: Path,
     upstream_name: str = "localhost",
     log_path: Path | None = None,
+    edit_site: Callable[[str], str] | None = None,
 ) -> Iterator[NginxProxy]:
     """Run the example config as a proxy for ``upstreams`` until the block ends.
+
+    ``edit_site`` changes the rendered site before nginx sees it, for tests of
+    a deployment that departs from the example (e.g. one that forwards
+    ``Upgrade``, as a common websocket snippet does).
 
     The prefix is a fresh directory under the system temp dir (not pytest's
     0700 tree) handed to the worker user, because as root the workers run as
@@ -255,6 +260,8 @@ def start_nginx(
             upstream_ca=upstream_ca,
             upstream_name=upstream_name,
         )
+        if edit_site is not None:
+            site = edit_site(site)
         proxy = NginxProxy(prefix, host, port, log_path or prefix / "nginx.log")
         proxy.config_path.write_text(main_config(site, prefix=prefix, user=user), "utf-8")
         proxy.check()

@@ -29,7 +29,13 @@ from pathlib import Path
 import hpack
 import pytest
 from h2.errors import ErrorCodes
-from hyperframe.frame import PingFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import (
+    PingFrame,
+    PriorityFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 from tests.support.h2client import H2Client
 from tests.support.server import ClientIdentity, RunningServer, start_server
@@ -151,6 +157,19 @@ def rapid_reset_batch(ids: Iterator[int]) -> bytes:
     return bytes(out)
 
 
+def window_update_batch(_ids: Iterator[int]) -> bytes:
+    return WindowUpdateFrame(0, window_increment=1).serialize() * 1000
+
+
+def priority_batch(ids: Iterator[int]) -> bytes:
+    return b"".join(PriorityFrame(next(ids), stream_weight=16).serialize() for _ in range(500))
+
+
+def unknown_frame_batch(_ids: Iterator[int]) -> bytes:
+    """Frames of an unassigned type, which RFC 9113 §5.5 says to ignore."""
+    return b"\x00\x00\x00\xfa\x00\x00\x00\x00\x00" * 1000
+
+
 def test_version_block_is_what_it_claims() -> None:
     decoded = hpack.Decoder().decode(VERSION_BLOCK, raw=True)
     assert decoded == [
@@ -205,6 +224,25 @@ def test_a_flooding_connection_is_cut_and_others_are_served(
     assert "Traceback" not in logs
     with server.client(http2=True) as client:
         assert client.get("/version").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [window_update_batch, priority_batch, unknown_frame_batch],
+    ids=["window-update", "priority", "unknown-type"],
+)
+def test_a_flood_of_frames_nobody_counts_does_not_stall_others(
+    server: RunningServer, batch: Batch
+) -> None:
+    """Frames with no flood limit of their own (cheap, legal, ignored or nearly so) cost
+    the flooder its own connection's turn only: everyone else is served meanwhile."""
+    flooder = Flooder(server, batch)
+    latencies = _probe_during(server, flooder)
+    assert latencies, "no probe ran during the flood"
+    assert max(latencies) < PROBE_BOUND_S, (
+        f"another client waited {max(latencies):.2f}s for /version during the flood"
+    )
+    assert "Traceback" not in server.logs()
 
 
 # ---------------------------------------------------------------------- early answers

@@ -259,6 +259,7 @@ class Http2Session:
         self._last_stream = 0
         self._backlog: deque[bytes] = deque()
         self._feeding = False
+        self._eof = False
         self._window_start = time.monotonic()
         self._control_frames = 0
         self._resets = 0
@@ -270,13 +271,29 @@ class Http2Session:
     # ------------------------------------------------------------------ Session
     def data_received(self, data: bytes) -> None:
         self._backlog.append(data)
-        if not self._feeding:
+        if self._feeding:
+            self.conn.pause_reading()  # this turn's slice is taken: the rest waits
+        else:
             self._feed()
 
     def _feed(self) -> None:
-        """Give h2 one slice; schedule the next (reading paused) if more is waiting."""
+        """Give h2 one slice; the next one waits for the next event-loop turn.
+
+        The TLS layer hands over what one socket read brought (up to 256 KiB)
+        as several chunks in a row, so "more is waiting" cannot be known when
+        a slice is done: the next turn is scheduled after every slice, and
+        chunks arriving meanwhile queue (reading paused). Without that, a
+        flood of frames nothing limits (WINDOW_UPDATE, PRIORITY, unknown
+        types) held the loop for a whole read at a time and stalled every
+        other client for seconds.
+        """
         self._feeding = False
-        if self.conn.is_closing or not self._backlog:
+        if self.conn.is_closing:
+            return
+        if not self._backlog:
+            self.conn.resume_reading()
+            if self._eof:
+                self._input_ended()
             return
         data = self._backlog.popleft()
         if len(data) > _SLICE:
@@ -293,14 +310,18 @@ class Http2Session:
             if self.conn.is_closing:
                 return
         self._flush()
+        self._feeding = True
         if self._backlog:
-            self._feeding = True
             self.conn.pause_reading()
-            self.loop.call_soon(self._feed)
-        else:
-            self.conn.resume_reading()
+        self.loop.call_soon(self._feed)
 
     def eof_received(self) -> None:
+        self._eof = True
+        if not self._feeding:  # else once the backlog is through (it may end a body)
+            self._input_ended()
+
+    def _input_ended(self) -> None:
+        """The client will send nothing more, and h2 has seen all it sent."""
         for exchange in list(self.streams.values()):
             if not exchange.body_complete:
                 exchange.gone()

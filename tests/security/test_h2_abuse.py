@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import secrets
 import select
@@ -26,6 +28,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events as h2_events
 import hpack
 import pytest
 from h2.errors import ErrorCodes
@@ -37,7 +42,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from tests.support.h2client import H2Client
+from tests.support.h2client import H2Client, request_headers
 from tests.support.server import ClientIdentity, RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
@@ -170,6 +175,11 @@ def unknown_frame_batch(_ids: Iterator[int]) -> bytes:
     return b"\x00\x00\x00\xfa\x00\x00\x00\x00\x00" * 1000
 
 
+def h2_client() -> h2.connection.H2Connection:
+    config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+    return h2.connection.H2Connection(config=config)
+
+
 def test_version_block_is_what_it_claims() -> None:
     decoded = hpack.Decoder().decode(VERSION_BLOCK, raw=True)
     assert decoded == [
@@ -243,6 +253,62 @@ def test_a_flood_of_frames_nobody_counts_does_not_stall_others(
         f"another client waited {max(latencies):.2f}s for /version during the flood"
     )
     assert "Traceback" not in server.logs()
+
+
+def test_a_body_followed_at_once_by_close_notify_is_answered(server: RunningServer) -> None:
+    """Feeding one slice per turn must not reorder the client's end of input: a body of
+    many TLS records and the close_notify right behind it, arriving together, are still
+    a complete request, read to the end and answered (not dropped as a client gone
+    mid-body). The answer is small, as the client can no longer open flow control."""
+    with server.client() as root:
+        assert root.post("/v1/key/create/eof-key").status_code == 200
+    ciphertext = base64.b64encode(secrets.token_bytes(300 * 1024)).decode()
+    body = json.dumps({"ciphertext": ciphertext}).encode()
+    ctx = server.ssl_context()
+    ctx.set_alpn_protocols(["h2"])
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    h2 = h2_client()
+    events: list[h2_events.Event] = []
+
+    def receive() -> None:
+        data = raw.recv(65536)
+        assert data, "the server closed without answering"
+        incoming.write(data)
+        with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            while True:
+                events.extend(h2.receive_data(tls.read(65536)))
+
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        h2.initiate_connection()
+        tls.write(h2.data_to_send())
+        raw.sendall(outgoing.read())
+        while not any(isinstance(e, h2_events.RemoteSettingsChanged) for e in events):
+            receive()
+        sid = h2.get_next_available_stream_id()
+        h2.send_headers(sid, request_headers(b"POST", b"/v1/key/decrypt/eof-key"))
+        for at in range(0, len(body), 16384):
+            h2.send_data(sid, body[at : at + 16384], end_stream=at + 16384 >= len(body))
+        tls.write(h2.data_to_send())
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.unwrap()  # our close_notify, right behind the body
+        raw.sendall(outgoing.read())  # request, body and close_notify in one write
+        while not any(isinstance(e, h2_events.StreamEnded) for e in events):
+            receive()
+    finally:
+        raw.close()
+    head = next(e for e in events if isinstance(e, h2_events.ResponseReceived))
+    answer = b"".join(e.data or b"" for e in events if isinstance(e, h2_events.DataReceived))
+    assert dict(head.headers or ())[b":status"] == b"400"
+    assert json.loads(answer) == {"message": "decryption failed: ciphertext is not authentic"}
 
 
 # ---------------------------------------------------------------------- early answers

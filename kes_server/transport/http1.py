@@ -16,6 +16,9 @@ Connection rules, as Go's net/http applies them for KES:
   stays usable; otherwise the answer says ``Connection: close`` and the
   connection lingers briefly, reading, so the client sees the answer rather
   than a reset;
+* a client that does not read its answers is not served further until it
+  does (the write buffer is bounded), and pipelined requests yield to other
+  connections between each other;
 * bytes that are not HTTP get a bare ``400`` and the connection closes;
   an oversized head gets ``431``; ``Upgrade`` is never honoured.
 """
@@ -463,6 +466,12 @@ class Http1Session:
                             await item.wait_complete()
                     except TimeoutError:
                         return
+                if self.conn.write_paused:
+                    # The client does not read its answers: serve nothing more until it
+                    # does, or pipelined requests (a few bytes each) pile answers up here.
+                    await self.conn.drain()
+                elif self.queue:
+                    await asyncio.sleep(0)  # pipelined requests take turns with other clients
                 if not self.queue and self.parsing is None and not self._broken:
                     self._go_idle()
         finally:

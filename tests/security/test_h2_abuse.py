@@ -7,7 +7,7 @@
   (hypercorn stalled everyone for 11-13 s; the bound asserted here, 1 s, is
   generous on purpose, a shared CI box is noisy).
 * An answer sent while the client is still sending the body (a policy
-  denial, a 413) ends only that stream: a trace stream on the same
+  denial, a body over the route's limit) ends only that stream: a trace stream on the same
   connection keeps delivering events, and the connection takes new requests.
 * A raw non-ASCII byte in ``:path`` is an ordinary bad request: answered,
   audited, no traceback.
@@ -372,7 +372,8 @@ def test_an_early_answer_ends_only_its_stream(server: RunningServer) -> None:
         assert h2.streams[denied].status == 403
         _audited(h2, trace, "/v1/key/encrypt/k", 403)
 
-        # 413: a declared length over the route's limit.
+        # Over the route's limit, declared: refused before the body is read (KES answers
+        # an over-limit body 400 "invalid json": Go's decoder stops at the limit).
         declared = h2.request(
             b"POST",
             b"/v1/key/import/big",
@@ -381,14 +382,15 @@ def test_an_early_answer_ends_only_its_stream(server: RunningServer) -> None:
             end=False,
         )
         _answered_mid_body(h2, declared, b"x" * 16384, 2 << 20)
-        assert h2.streams[declared].status == 413
-        _audited(h2, trace, "/v1/key/import/big", 413)
+        assert h2.streams[declared].status == 400
+        assert json.loads(bytes(h2.streams[declared].data)) == {"message": "invalid json"}
+        _audited(h2, trace, "/v1/key/import/big", 400)
 
-        # 413: no declared length, the body grows past the limit while it is sent.
+        # Over the limit, undeclared: answered once the body grows past it while sent.
         grown = h2.request(b"POST", b"/v1/key/import/grown", None, end=False)
         _answered_mid_body(h2, grown, b"x" * 16384, 3 << 20)
-        assert h2.streams[grown].status == 413
-        _audited(h2, trace, "/v1/key/import/grown", 413)
+        assert h2.streams[grown].status == 400
+        _audited(h2, trace, "/v1/key/import/grown", 400)
 
         # The connection is intact: a new stream is served, the trace keeps going.
         assert h2.goaway is None and not h2.closed

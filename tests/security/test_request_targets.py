@@ -6,8 +6,9 @@ text, so a log search for ``/v1/key/delete/k`` missed the deletion. Now:
 
 * absolute-form (HTTP/1.1) and percent-encoded targets run as their decoded
   path, and that canonical path is what the policy sees and what is audited;
-* a path that is not canonical (``//v1/...``) runs nothing: 404, audited as
-  the 404 it is, on HTTP/1.1 and as an h2 ``:path``.
+* a path that is not canonical (``//v1/...``, ``/v1//...``) runs nothing: as
+  Go's ServeMux does for KES, it is a 301 to the clean path, audited as the
+  301 it is, on HTTP/1.1 and as an h2 ``:path``.
 """
 
 from __future__ import annotations
@@ -97,17 +98,18 @@ def test_http1_non_canonical_target_runs_nothing(
     name = _new_key(server)
     raw = target.format(k=name).encode()
     answer = raw_request(server.port, server.ssl_context(), b"DELETE", raw)
-    assert answer.status == 404
+    assert answer.status == 301
+    assert answer.headers["location"] == f"/v1/key/delete/{name}"
     assert _exists(server, name), "the key was deleted"
     event = _event(trace, name)
-    assert event["response"]["code"] == 404
+    assert event["response"]["code"] == 301
 
 
 @pytest.mark.parametrize(
     ("path", "status", "deleted"),
     [
-        ("//v1/key/delete/{k}", 404, False),
-        ("/v1//key/delete/{k}", 404, False),
+        ("//v1/key/delete/{k}", 301, False),
+        ("/v1//key/delete/{k}", 301, False),
         ("/v1/key/%64elete/{k}", 200, True),
     ],
     ids=["double-slash", "inner-double-slash", "percent-encoded"],

@@ -12,9 +12,9 @@ Here a real nginx runs docs/examples/nginx.conf with that snippet added, in
 front of a kes-server whose root is enabled and which trusts nginx as its
 TLS proxy. The client attempts the whole attack (upgrade, then a forged
 header over h2 if a 101 came back) and must get a plain 400 instead, audited
-under its own identity. A websocket ``Upgrade`` (which once skipped
-identity, audit and metrics) and upgrades sent straight to the kes-server
-are refused the same way.
+under its own identity and counted in the error metric. A websocket
+``Upgrade`` (which once skipped identity, audit and metrics) and upgrades
+sent straight to the kes-server are refused the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kes_server.core.certs import new_identity
 from kes_server.core.identity import identity_of_pem
@@ -113,6 +114,17 @@ def _head(sock: ssl.SSLSocket) -> tuple[int, bytes]:
     return int(buf.split(b" ", 2)[1]), buf
 
 
+def _errors(server: RunningServer) -> float:
+    """``kes_http_request_error``: requests answered with a 4xx so far."""
+    with server.client() as root:
+        text = root.get("/v1/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.removesuffix("_total") == "kes_http_request_error":
+                return float(sample.value)
+    raise AssertionError("no kes_http_request_error metric")
+
+
 @dataclass
 class Attempt:
     status: int
@@ -163,6 +175,7 @@ def test_an_upgrade_is_refused_and_audited(deployment: Deployment, via: str, pro
     ctx = deployment.context(deployment.intruder)
     path = f"/v1/key/list/upgrade-{secrets.token_hex(4)}".encode()
     trace = LiveTrace.of(backend)
+    errors_before = _errors(backend)
     try:
         if protocol == "h2c":
             attempt = smuggle_h2c(port, ctx, path, backend.root)
@@ -182,6 +195,7 @@ def test_an_upgrade_is_refused_and_audited(deployment: Deployment, via: str, pro
     # Audited as the caller (through nginx: the client nginx forwards, not nginx).
     assert event["request"]["identity"] == deployment.intruder.identity
     assert event["response"]["code"] == 400
+    assert _errors(backend) == errors_before + 1  # and counted, like any 4xx
     assert "Traceback" not in backend.logs()
 
 

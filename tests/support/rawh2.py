@@ -72,6 +72,8 @@ class H2Client:
         self.goaway: h2.events.ConnectionTerminated | None = None
         #: The server closed the TCP connection (EOF or reset).
         self.eof = False
+        #: The server's SETTINGS have arrived (and our ACK has gone out).
+        self.settled = False
         self.flush()
 
     # ------------------------------------------------------------------ plumbing
@@ -153,6 +155,8 @@ class H2Client:
             response.done = True
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = event
+        elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self.settled = True
 
     def wait(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
         """Read until ``condition()`` holds (True), the connection ends or time is up."""

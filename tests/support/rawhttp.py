@@ -64,9 +64,19 @@ def _read_exact(sock: ssl.SSLSocket, buf: bytearray, size: int) -> bytes:
     return out
 
 
-def read_response(sock: ssl.SSLSocket, *, head: bool = False, already: bytes = b"") -> RawResponse:
-    """Read one response from ``sock`` (raises ConnectionError on a premature close)."""
-    buf = bytearray(already)
+def read_response(
+    sock: ssl.SSLSocket,
+    *,
+    head: bool = False,
+    already: bytes = b"",
+    buffer: bytearray | None = None,
+) -> RawResponse:
+    """Read one response from ``sock`` (raises ConnectionError on a premature close).
+
+    Pass the same ``buffer`` to read pipelined answers one after the other:
+    bytes read past this answer stay in it for the next call.
+    """
+    buf = buffer if buffer is not None else bytearray(already)
     end = _read_until(sock, buf, b"\r\n\r\n")
     lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
     del buf[: end + 4]
@@ -91,6 +101,7 @@ def read_response(sock: ssl.SSLSocket, *, head: bool = False, already: bytes = b
                     name, _, value = bytes(buf[:at]).decode("latin-1").partition(":")
                     response.trailers[name.strip().lower()] = value.strip()
                     del buf[: at + 2]
+                del buf[:2]  # the empty line that ends the trailer section
                 break
             body += _read_exact(sock, buf, size + 2)[:-2]
         response.body = bytes(body)

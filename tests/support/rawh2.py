@@ -61,9 +61,12 @@ class H2Client:
             self.sock.close()
             raise ConnectionError("the server did not negotiate h2")
         self.timeout = timeout
-        # No outbound validation: the tests send what hostile clients send.
+        # No outbound validation or clean-up: the tests send what hostile clients send.
         config = h2.config.H2Configuration(
-            client_side=True, header_encoding=None, validate_outbound_headers=False
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
         self.conn = h2.connection.H2Connection(config=config)
         self.conn.initiate_connection()

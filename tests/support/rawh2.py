@@ -77,6 +77,7 @@ class H2Client:
         self.eof = False
         #: The server's SETTINGS have arrived (and our ACK has gone out).
         self.settled = False
+        self._inbox = bytearray()
         self.flush()
 
     # ------------------------------------------------------------------ plumbing
@@ -123,13 +124,26 @@ class H2Client:
         if not data:
             self.eof = True
             return False
-        try:
-            events = self.conn.receive_data(data)
-        except h2.exceptions.ProtocolError:
-            self.eof = True
-            return False
-        for event in events:
-            self._event(event)
+        self._inbox += data
+        # Frame by frame, so that a GOAWAY can be dealt with before the frames behind it.
+        while len(self._inbox) >= 9:
+            size = 9 + int.from_bytes(self._inbox[:3], "big")
+            if len(self._inbox) < size:
+                break
+            frame = bytes(self._inbox[:size])
+            del self._inbox[:size]
+            try:
+                events = self.conn.receive_data(frame)
+            except h2.exceptions.ProtocolError:
+                self.eof = True  # we cannot follow the server any more
+                break
+            for event in events:
+                self._event(event)
+            if self.goaway is not None:
+                # h2 closes its whole state machine on GOAWAY, but RFC 9113 §6.8 lets
+                # the streams the GOAWAY covers finish: that is what a graceful stop
+                # promises, so keep following them.
+                self.conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         self.flush()
         return True
 

@@ -14,7 +14,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-__all__ = ["RawResponse", "open_tls", "raw_request", "read_response"]
+__all__ = ["RawResponse", "open_tls", "raw_request", "read_body", "read_response"]
 
 
 @dataclass
@@ -74,9 +74,17 @@ def read_response(
     """Read one response from ``sock`` (raises ConnectionError on a premature close).
 
     Pass the same ``buffer`` to read pipelined answers one after the other:
-    bytes read past this answer stay in it for the next call.
+    bytes read past this answer stay in it for the next call. ``head=True``
+    reads the status line and headers only (``read_body`` reads the rest).
     """
     buf = buffer if buffer is not None else bytearray(already)
+    response = _read_head(sock, buf)
+    if head or response.status in (204, 304):
+        return response
+    return read_body(sock, response, buf)
+
+
+def _read_head(sock: ssl.SSLSocket, buf: bytearray) -> RawResponse:
     end = _read_until(sock, buf, b"\r\n\r\n")
     lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
     del buf[: end + 4]
@@ -85,9 +93,12 @@ def read_response(
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    response = RawResponse(int(status), reason[0] if reason else "", headers)
-    if head or response.status in (204, 304):
-        return response
+    return RawResponse(int(status), reason[0] if reason else "", headers)
+
+
+def read_body(sock: ssl.SSLSocket, response: RawResponse, buffer: bytearray) -> RawResponse:
+    """Read the body (and trailers) of ``response``, whose head was read into ``buffer``."""
+    buf, headers = buffer, response.headers
     if "content-length" in headers:
         response.body = _read_exact(sock, buf, int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -107,6 +118,7 @@ def read_response(
         response.body = bytes(body)
     else:
         body = bytearray(buf)
+        del buf[:]
         while chunk := sock.recv(65536):
             body += chunk
         response.body = bytes(body)

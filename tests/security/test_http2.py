@@ -130,6 +130,36 @@ def test_connection_specific_fields_are_never_served(server: RunningServer, fiel
         assert other.get("/version").status_code == 200
 
 
+HEAD_LIMIT = Limits().max_head_bytes
+OVERSIZED: dict[str, tuple[bytes, tuple[tuple[bytes, bytes], ...]]] = {
+    "path": (b"/nope/" + b"a" * (HEAD_LIMIT + 1024), ()),
+    "fields": (b"/version", tuple((b"x-%d" % i, b"v" * 1000) for i in range(20))),
+}
+
+
+def test_header_list_limit_is_announced_and_a_list_under_it_served(server: RunningServer) -> None:
+    with H2Client(server.port, server.ssl_context()) as client:
+        assert client.wait(lambda: client.settled)
+        assert client.conn.remote_settings.max_header_list_size == HEAD_LIMIT
+        assert client.request(b"GET", b"/nope/" + b"a" * (HEAD_LIMIT - 1024)).status == 404
+
+
+@pytest.mark.parametrize("kind", sorted(OVERSIZED))
+def test_header_list_over_the_limit_is_never_served(server: RunningServer, kind: str) -> None:
+    """Bounded like an HTTP/1.1 head: the connection ends (GOAWAY ENHANCE_YOUR_CALM, since
+    HPACK state cannot be kept for a list the server will not decode), or a 431."""
+    target, fields = OVERSIZED[kind]
+    with H2Client(server.port, server.ssl_context()) as client:
+        answer = client.streams[client.send_request(b"GET", target, headers=fields)]
+        client.wait(lambda: answer.done or client.goaway is not None or client.eof)
+        calm = h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+        assert answer.status == 431 or (
+            answer.status == 0 and client.goaway is not None and client.goaway.error_code == calm
+        ), (answer, client.goaway)
+    with server.client(http2=True) as other:
+        assert other.get("/version").status_code == 200
+
+
 def _flooded(server: RunningServer, kind: str) -> H2Client:
     """A connection after a flood of PINGs, or of streams reset as soon as opened.
 

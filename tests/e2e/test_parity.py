@@ -36,7 +36,9 @@ MIB = 1024 * 1024
 #: Headers whose presence and value are part of the contract (the rest is the transport's).
 COMPARED_HEADERS = ("content-type", "accept", "trailer", "x-content-type-options")
 #: JSON fields that differ between two identical requests by design.
-VOLATILE = {"created_at", "uptime", "latency"}
+VOLATILE = {"created_at", "uptime"}
+#: ... and one that is only there when it is not zero (the store's latency in ms).
+OPTIONAL = "latency"
 #: ... and, in generate/encrypt answers, the fresh key and ciphertext.
 RANDOM = {"plaintext", "ciphertext"}
 OTHER = "ab" * 32  # an identity no client presents
@@ -148,7 +150,9 @@ def _shape(value: Any, hide: set[str]) -> Any:
     """``value`` with the fields named in ``hide`` replaced by their type."""
     if isinstance(value, dict):
         return {
-            k: type(v).__name__ if k in hide else _shape(v, hide) for k, v in sorted(value.items())
+            k: type(v).__name__ if k in hide else _shape(v, hide)
+            for k, v in sorted(value.items())
+            if k != OPTIONAL
         }
     if isinstance(value, list):
         return [_shape(v, hide) for v in value]

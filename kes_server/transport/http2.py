@@ -206,8 +206,8 @@ class Http2Exchange(Exchange):
         await session.conn.drain()
 
     def end(self, trailers: Headers | None = None) -> None:
-        if self._ended:
-            return
+        if self._ended or self.trailers is not None:
+            return  # ended already, perhaps still flushing: keep the trailers it set
         self.trailers = [(n.lower(), v) for n, v in trailers] if trailers else []
         self.session.pump(self)
 

@@ -101,6 +101,28 @@ def test_early_answers_reset_only_their_stream(
         assert client.goaway is None and not client.eof
 
 
+def test_a_stalled_stream_does_not_stall_its_connection(server: RunningServer) -> None:
+    """A trace stream whose reader gives it no window: its connection serves on regardless.
+
+    The trace's events pile up (64 KiB in the stream's window, the rest in the
+    server's bounded buffers) while the requests sharing the connection, each
+    adding an event of ~6 KiB, are answered; once the window opens again, the
+    trace carries on.
+    """
+    marker = "/v1/stall-" + "%01" * 1000  # its audit event is ~6 KiB
+    with H2Client(server.port, server.ssl_context()) as client:
+        trace_id = client.send_request(b"GET", TRACE)
+        trace = client.streams[trace_id]
+        assert client.wait(lambda: trace.status == 200)
+        client.hold(trace_id)
+        for i in range(100):  # ~600 KiB of events: far beyond the stream's 64 KiB window
+            assert client.request(b"GET", f"{marker}/{i}".encode()).status == 404
+        assert len(trace.body) <= 65535 and not trace.done
+        client.release(trace_id)
+        assert client.request(b"GET", b"/v1/stall-end").status == 404
+        assert client.wait(lambda: b'"/v1/stall-end"' in trace.body)
+
+
 def test_path_bytes_and_methods_http1_refuses(server: RunningServer) -> None:
     """No request line in HTTP/2: raw bytes meet the name rules, any method is routed."""
     with H2Client(server.port, server.ssl_context()) as client:

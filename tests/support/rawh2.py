@@ -78,6 +78,8 @@ class H2Client:
         #: The server's SETTINGS have arrived (and our ACK has gone out).
         self.settled = False
         self._inbox = bytearray()
+        #: Streams whose window is not reopened (see ``hold``): bytes received meanwhile.
+        self._held: dict[int, int] = {}
         self.flush()
 
     # ------------------------------------------------------------------ plumbing
@@ -159,8 +161,14 @@ class H2Client:
                 else:
                     response.headers[name] = value
         elif isinstance(event, h2.events.DataReceived):
-            if event.flow_controlled_length:
-                self.conn.acknowledge_received_data(event.flow_controlled_length, sid)
+            length = event.flow_controlled_length or 0
+            if sid in self._held:
+                # Read, but give the stream no new window: the server must stop sending on it.
+                self._held[sid] += length
+                if length:
+                    self.conn.increment_flow_control_window(length)
+            elif length:
+                self.conn.acknowledge_received_data(length, sid)
             if response is not None:
                 response.body += event.data or b""
         elif isinstance(event, h2.events.TrailersReceived) and response is not None:
@@ -174,6 +182,17 @@ class H2Client:
             self.goaway = event
         elif isinstance(event, h2.events.RemoteSettingsChanged):
             self.settled = True
+
+    def hold(self, sid: int) -> None:
+        """Stop opening the stream's flow-control window (the connection's stays open)."""
+        self._held.setdefault(sid, 0)
+
+    def release(self, sid: int) -> None:
+        """Give the held stream back the window it used, and keep acknowledging its data."""
+        used = self._held.pop(sid, 0)
+        if used:
+            self.conn.increment_flow_control_window(used, stream_id=sid)
+            self.flush()
 
     def wait(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
         """Read until ``condition()`` holds (True), the connection ends or time is up."""

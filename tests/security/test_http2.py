@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterator
 
 import h2.errors
+import h2.settings
 import pytest
 from hyperframe.frame import PingFrame
 
@@ -180,6 +181,31 @@ def test_header_list_over_the_limit_is_never_served(server: RunningServer, kind:
         ), (answer, client.goaway)
     with server.client(http2=True) as other:
         assert other.get("/version").status_code == 200
+
+
+def test_streams_beyond_max_concurrent_streams_are_never_served(server: RunningServer) -> None:
+    limit = Limits().h2_max_streams
+    with H2Client(server.port, server.ssl_context()) as client:
+        assert client.wait(lambda: client.settled)
+        settings = client.conn.remote_settings
+        assert settings.max_concurrent_streams == limit
+        # Make our h2 ignore the server's limit, as a hostile client would.
+        settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = 10 * limit
+        settings.acknowledge()
+        length = ((b"content-length", b"100"),)  # bodies never sent: every stream stays open
+        target = b"/v1/key/import/h2-streams"
+        ids = [client.send_request(b"POST", target, b"{", headers=length) for _ in range(limit + 1)]
+        over = client.streams[ids[-1]]
+        client.wait(lambda: over.done or client.goaway is not None)
+        assert over.status == 0, over
+        refused = over.reset in (
+            h2.errors.ErrorCodes.REFUSED_STREAM,
+            h2.errors.ErrorCodes.PROTOCOL_ERROR,
+        )
+        assert refused or (
+            client.goaway is not None
+            and client.goaway.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+        )
 
 
 def _flooded(server: RunningServer, kind: str) -> H2Client:

@@ -264,9 +264,7 @@ def run_workers(
         hub_ends.append(parent_end)
         children[pid] = index
     sock.close()
-    errors = LogBus(
-        console=sys.stderr if log_errors else None, console_format=error_console_format
-    )
+    errors = LogBus(console=sys.stderr if log_errors else None, console_format=error_console_format)
     return asyncio.run(_supervise(children, Hub(hub_ends, errors)))
 
 

@@ -23,6 +23,8 @@ import yaml
 
 from tests.support.server import free_port
 
+pytestmark = pytest.mark.e2e
+
 EXIT_CONFIG = 2
 
 

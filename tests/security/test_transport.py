@@ -285,7 +285,8 @@ def test_slow_and_idle_clients_are_cut_without_blocking_others(tmp_path: Path) -
                 alive[0].join(0.2)
             assert over_h2.get("/version").http_version == "HTTP/2"
 
-        for name, limit in (("slowloris", HEADER_S), ("slowloris-h2", IDLE_S)):
+        # The HTTP/2 idle timer runs from the handshake, a little before the clock here starts.
+        for name, limit in (("slowloris", HEADER_S), ("slowloris-h2", IDLE_S - 0.5)):
             took = results[name]
             assert isinstance(took, float) and limit - 0.5 < took < limit + 2.5, (name, took)
         for name in ("idle", "idle-h2"):

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 
 import h2.config
@@ -38,8 +38,6 @@ class H2Response(RawResponse):
     reset: int | None = None
     #: END_STREAM (or a reset) has been received: nothing more will come.
     done: bool = False
-    #: Header fields in the order received (the dicts keep the last of a repeated name).
-    raw_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _text(fields: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
@@ -153,9 +151,7 @@ class H2Client:
         sid = getattr(event, "stream_id", None) or 0
         response = self.streams.get(sid)
         if isinstance(event, h2.events.ResponseReceived) and response is not None:
-            fields = _text(list(event.headers or ()))
-            response.raw_headers = fields
-            for name, value in fields:
+            for name, value in _text(list(event.headers or ())):
                 if name == ":status":
                     response.status = int(value)
                 else:

@@ -28,7 +28,10 @@ DATA = REPO / "docs" / "_generated" / "bad_inputs.json"
 DOC = REPO / "docs" / "security.md"
 START = "<!-- bad-inputs:start -->"
 END = "<!-- bad-inputs:end -->"
-HEADER = "| # | group | input | request | status | answer |\n|---|---|---|---|---|---|\n"
+HEADER = (
+    "| # | group | input | request | status | answer | over HTTP/2 |\n"
+    "|---|---|---|---|---|---|---|\n"
+)
 
 
 def _cell(text: str) -> str:
@@ -41,13 +44,17 @@ def _code(text: str) -> str:
 
 
 def render_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """The Markdown table for ``rows`` (dicts with group, input, request, status, answer)."""
+    """The Markdown table for ``rows`` (dicts with group, input, request, status, answer, h2).
+
+    ``h2`` is how the same case was answered over HTTP/2: ``same``, the
+    answer when it differs, or ``HTTP/1.1 only``.
+    """
     lines = [HEADER]
     for number, row in enumerate(rows, 1):
         lines.append(
             f"| {number} | {_cell(str(row['group']))} | {_cell(str(row['input']))} "
             f"| {_code(_cell(str(row['request'])))} | {int(row['status'])} "
-            f"| {_code(_cell(str(row['answer'])))} |\n"
+            f"| {_code(_cell(str(row['answer'])))} | {_cell(str(row['h2']))} |\n"
         )
     return "".join(lines)
 

@@ -170,6 +170,11 @@ class Http1Exchange(Exchange):
             return None
         return self.content_length - self._size
 
+    def discard(self) -> None:
+        """The answer is out: drop the rest of the body as it arrives (never pause for it)."""
+        self._over = True
+        self._chunks.clear()
+
     async def wait_complete(self) -> None:
         """Until the body has arrived (or the connection is gone)."""
         while not self._complete and self._gone is not None:
@@ -461,6 +466,9 @@ class Http1Session:
                     return
                 if not item.body_complete:
                     # Keep the connection: read and drop the rest of the body (bounded).
+                    # Reading may be paused (a body that filled the pre-buffer).
+                    item.discard()
+                    self.conn.resume_reading()
                     try:
                         async with asyncio.timeout(self.limits.drain_idle_s * 5):
                             await item.wait_complete()

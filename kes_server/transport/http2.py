@@ -209,8 +209,8 @@ class Http2Exchange(Exchange):
         await session.conn.drain()
 
     def end(self, trailers: Headers | None = None) -> None:
-        if self._ended:
-            return
+        if self._ended or self.trailers is not None:
+            return  # ended already, perhaps still flushing: keep the trailers it set
         self.trailers = [(n.lower(), v) for n, v in trailers] if trailers else []
         self.session.pump(self)
 
@@ -252,6 +252,9 @@ class Http2Session:
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: self.limits.max_head_bytes,
             },
         )
+        # Replacing local_settings skips the path that tells the HPACK decoder the
+        # header-list limit (it keeps h2's 64 KiB default): tell it ourselves.
+        self.h2.decoder.max_header_list_size = self.limits.max_head_bytes
         self.h2.initiate_connection()
         self.h2.increment_flow_control_window(_WINDOW)
         self.streams: dict[int, Http2Exchange] = {}

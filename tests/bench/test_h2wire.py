@@ -5,7 +5,7 @@
 costs more CPU per request than the servers measured. Hand-written framing is
 easy to get subtly wrong, and a wrong client would silently measure nothing,
 so each side is run against a real peer it did not write: the load generator
-against kes-server's HTTP/2 (hypercorn on ``h2``), the baseline against
+against kes-server's HTTP/2 (its own, on the ``h2`` state machine), the baseline against
 httpx's HTTP/2 client.
 """
 

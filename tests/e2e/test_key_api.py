@@ -271,49 +271,6 @@ def test_refused_handshake_is_an_error_event(tmp_path: Path) -> None:
         assert "TLS handshake error from 127.0.0.1" in server.stderr_path.read_text()
 
 
-def test_fast_path_and_framework_path_agree(kes_server: RunningServer, tmp_path: Path) -> None:
-    """generate/encrypt/decrypt bypass Quart; the Quart routes must answer identically."""
-    vector = next(v for v in load_vectors("ciphertexts.json")["vectors"] if v["expect"] == "error")
-    stranger = kes_server.new_client("stranger")
-
-    def exchange(server: RunningServer) -> list[tuple[int, str]]:
-        name = "agree-key"
-        out: list[tuple[int, str]] = []
-        with server.client() as root:
-            root.delete(f"/v1/key/delete/{name}")
-            root.post(f"/v1/key/import/{name}", json={"bytes": vector["key_b64"]})
-            requests: list[tuple[str, Any]] = [
-                (f"/v1/key/decrypt/{name}", {"ciphertext": vector["ciphertext_b64"]}),
-                (f"/v1/key/generate/{name}", b""),
-                (f"/v1/key/generate/{name}", b"{"),
-                (f"/v1/key/generate/{name}", {"context": 1}),
-                (f"/v1/key/generate/{name}", {"context": "!!"}),
-                ("/v1/key/generate/", {}),
-                ("/v1/key/generate/a.b", {}),
-                ("/v1/key/encrypt/missing-key", {"plaintext": ""}),
-                (f"/v1/key/encrypt/{name}", {"plaintext": b64(bytes(600 * 1024))}),
-            ]
-            for path, body in requests:
-                if isinstance(body, bytes):
-                    resp = root.post(path, content=body)
-                else:
-                    resp = root.post(path, json=body)
-                out.append((resp.status_code, resp.text))
-            enc = root.post(f"/v1/key/encrypt/{name}", json={"plaintext": b64(b"hi")})
-            out.append((enc.status_code, str(sorted(enc.json()))))
-        with server.client(stranger) as client:
-            resp = client.post(f"/v1/key/generate/{name}", json={})
-            out.append((resp.status_code, resp.text))
-        return out
-
-    fast = exchange(kes_server)
-    with start_server(tmp_path, env={"KES_NO_FAST_PATH": "1"}) as slow_server:
-        slow_server.client_ca = kes_server.client_ca
-        slow = exchange(slow_server)
-    # The stranger is unknown to both servers, so both deny it.
-    assert fast == slow
-
-
 def test_bulk_decrypt(root: httpx.Client) -> None:
     """v0.19 batch decrypt: plaintexts in request order; one failure fails the batch."""
     name = unique()

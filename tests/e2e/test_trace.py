@@ -15,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.protocols import PROTOCOLS
 from tests.support.server import RunningServer, start_server
 from tests.support.trace import LiveTrace
 
@@ -207,7 +208,8 @@ def test_trace_outlives_the_idle_limit(tmp_path: Path, http2: bool) -> None:
         reader.join(5)
 
 
-def test_workers_share_keys_and_traces(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_workers_share_keys_and_traces(tmp_path: Path, protocol: str) -> None:
     """--workers 2: keys are shared through the store; a trace sees every worker's events."""
     with start_server(tmp_path, args=["--workers", "2"]) as server:
         trace = LiveTrace.of(server)
@@ -215,7 +217,7 @@ def test_workers_share_keys_and_traces(tmp_path: Path) -> None:
             paths = []
             for i in range(12):  # new connections land on both workers
                 name = f"w-{i}-{secrets.token_hex(3)}"
-                with server.client() as client:
+                with server.client(http2=protocol == "h2") as client:
                     assert client.post(f"/v1/key/create/{name}").status_code == 200
                     assert client.post(f"/v1/key/generate/{name}", json={}).status_code == 200
                 paths.append(f"/v1/key/generate/{name}")
@@ -235,18 +237,3 @@ def test_workers_refuse_the_memory_store(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="shared key store"):
         with start_server(tmp_path, args=["--workers", "2"], store="mem"):
             pass
-
-
-def test_trace_through_the_framework_path(tmp_path: Path) -> None:
-    """KES_NO_FAST_PATH=1 serves traces through Quart: same live events."""
-    with start_server(tmp_path, env={"KES_NO_FAST_PATH": "1"}) as server:
-        trace = LiveTrace.of(server)
-        try:
-            assert trace.status == 200
-            with server.client() as client:
-                client.get("/version")
-            event = trace.next_event(lambda e: e["request"]["path"] == "/version", 1.0)
-            assert event["response"]["code"] == 200
-        finally:
-            trace.close()
-        assert server.stop() == 0

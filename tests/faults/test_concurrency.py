@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from kes_server.core.keyfile import decode_key
+from tests.support.protocols import PROTOCOLS
 from tests.support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
@@ -56,9 +57,23 @@ def _server(tmp_path: Path, store: str) -> Iterator[RunningServer]:
         yield server
 
 
-async def _race(server: RunningServer, name: str) -> list[httpx.Response]:
-    """CONCURRENT creates of ``name``, all in flight together over HTTP/2 streams."""
-    clients = [server.async_client(http2=True, timeout=30) for _ in range(4)]
+@pytest.fixture(scope="module", params=["fs", pytest.param("etcd", marks=pytest.mark.etcd)])
+def store_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, RunningServer]]:
+    """(store, server): one per store, shared by both protocols' races (each races its own name)."""
+    store = str(request.param)
+    with _server(tmp_path_factory.mktemp(f"race-{store}"), store) as srv:
+        yield store, srv
+
+
+async def _race(server: RunningServer, name: str, http2: bool) -> list[httpx.Response]:
+    """CONCURRENT creates of ``name``, all in flight together.
+
+    Over HTTP/2 they are streams on four connections; over HTTP/1.1 each needs
+    a connection of its own, so there are CONCURRENT connections.
+    """
+    clients = [server.async_client(http2=http2, timeout=30) for _ in range(4)]
     try:
         for client in clients:  # connect first, so the creates are not spread by handshakes
             assert (await client.get("/version")).status_code == 200
@@ -71,38 +86,43 @@ async def _race(server: RunningServer, name: str) -> list[httpx.Response]:
             await client.aclose()
 
 
-@pytest.mark.parametrize("store", ["fs", pytest.param("etcd", marks=pytest.mark.etcd)])
-def test_concurrent_creates_of_one_name_have_one_winner(tmp_path: Path, store: str) -> None:
-    with _server(tmp_path, store) as server:
-        answers = asyncio.run(_race(server, "contended"))
-        codes = sorted(r.status_code for r in answers)
-        assert codes.count(200) == 1, codes
-        losers = [r for r in answers if r.status_code != 200]
-        assert {(r.status_code, r.json()["message"]) for r in losers} == {
-            (400, "key does already exist")
-        }
-        with server.client() as root:
-            gen = root.post("/v1/key/generate/contended", json={}).json()
-            dec = root.post("/v1/key/decrypt/contended", json={"ciphertext": gen["ciphertext"]})
-            assert dec.json()["plaintext"] == gen["plaintext"]
-        if store == "fs":
-            keys = server.directory / "keys"
-            assert decode_key((keys / "contended").read_bytes())
-            assert not list(keys.glob(".tmp-*"))
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_concurrent_creates_of_one_name_have_one_winner(
+    store_server: tuple[str, RunningServer], protocol: str
+) -> None:
+    store, server = store_server
+    name = f"contended-{protocol}"
+    answers = asyncio.run(_race(server, name, http2=protocol == "h2"))
+    assert {r.http_version for r in answers} == {"HTTP/2" if protocol == "h2" else "HTTP/1.1"}
+    codes = sorted(r.status_code for r in answers)
+    assert codes.count(200) == 1, codes
+    losers = [r for r in answers if r.status_code != 200]
+    assert {(r.status_code, r.json()["message"]) for r in losers} == {
+        (400, "key does already exist")
+    }
+    with server.client() as root:
+        gen = root.post(f"/v1/key/generate/{name}", json={}).json()
+        dec = root.post(f"/v1/key/decrypt/{name}", json={"ciphertext": gen["ciphertext"]})
+        assert dec.json()["plaintext"] == gen["plaintext"]
+    if store == "fs":
+        keys = server.directory / "keys"
+        assert decode_key((keys / name).read_bytes())
+        assert not list(keys.glob(".tmp-*"))
 
 
 class _Creator(threading.Thread):
     """Creates keys one after another until the server dies; remembers the 200s."""
 
-    def __init__(self, server: RunningServer, prefix: str) -> None:
+    def __init__(self, server: RunningServer, prefix: str, *, http2: bool) -> None:
         super().__init__(daemon=True)
         self.server = server
         self.prefix = prefix
+        self.http2 = http2
         self.created: list[str] = []
         self.attempted: list[str] = []
 
     def run(self) -> None:
-        with self.server.client(timeout=5) as client:
+        with self.server.client(timeout=5, http2=self.http2) as client:
             for i in range(100_000):
                 name = f"{self.prefix}-{i}"
                 self.attempted.append(name)
@@ -119,7 +139,8 @@ def test_kill_9_during_creates_loses_nothing_acknowledged(tmp_path: Path) -> Non
     created: list[str] = []
     with start_server(tmp_path) as server:
         for round_ in range(3):
-            creators = [_Creator(server, f"r{round_}t{t}") for t in range(3)]
+            # Both protocols at once: the kill lands in the middle of either.
+            creators = [_Creator(server, f"r{round_}t{t}", http2=t % 2 == 1) for t in range(3)]
             for c in creators:
                 c.start()
             time.sleep(0.4 + 0.15 * round_)  # vary where in a write the kill lands
@@ -129,6 +150,8 @@ def test_kill_9_during_creates_loses_nothing_acknowledged(tmp_path: Path) -> Non
                 created += c.created
             server.start()
         assert len(created) > 20, "too few creates to prove anything"
+        creator_ids = {name.split("-")[0][-2:] for name in created}
+        assert {"t0", "t1"} <= creator_ids, "creates over HTTP/1.1 (t0) and HTTP/2 (t1) expected"
 
         keys = server.directory / "keys"
         assert not list(keys.glob(".tmp-*")), "temp files must be swept at start-up"

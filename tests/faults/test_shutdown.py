@@ -2,7 +2,9 @@
 
 Operators restart KES servers routinely (rolling upgrades, config changes);
 a restart must not cut a key import in half or leave trace clients with a
-broken chunked stream they would report as an error.
+broken stream they would report as an error. Both protocols: HTTP/1.1 closes
+each connection after the answer under way (``Connection: close``); HTTP/2
+sends GOAWAY, refuses new streams and lets the streams it covers finish.
 """
 
 from __future__ import annotations
@@ -10,64 +12,113 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import threading
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import h2.errors
+import httpx
 import pytest
 
-from tests.support.rawhttp import RawResponse, open_tls, read_response
-from tests.support.server import start_server
+from tests.support.protocols import PROTOCOLS
+from tests.support.rawh2 import H2Client
+from tests.support.rawhttp import open_tls, read_body, read_response
+from tests.support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
 
+BODY = json.dumps({"bytes": base64.b64encode(bytes(range(32))).decode()}).encode()
+IMPORT = b"/v1/key/import/drained"
+TRACE = b"/v1/log/error/trace"
 
-def test_sigterm_drains_in_flight_requests_and_ends_traces(tmp_path: Path) -> None:
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.02)
+
+
+def _active(client: httpx.Client) -> int:
+    """Requests the server has in flight (its metrics do not count the metrics request)."""
+    for line in client.get("/v1/metrics").text.splitlines():
+        if line.startswith("kes_http_request_active "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no kes_http_request_active metric")
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _stop_http1(server: RunningServer, idle: httpx.Client) -> None:
+    """A trace and a half-sent import on HTTP/1.1 when SIGTERM arrives."""
+    assert server.process is not None
+    with (
+        open_tls(server.port, server.ssl_context(), timeout=10) as trace,
+        open_tls(server.port, server.ssl_context(), timeout=10) as sock,
+    ):
+        trace.sendall(b"GET " + TRACE + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        trace_buffer = bytearray()
+        following = read_response(trace, head=True, buffer=trace_buffer)
+        assert following.status == 200
+        head = b"POST " + IMPORT + b" HTTP/1.1\r\nHost: localhost\r\n"
+        sock.sendall(head + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:10])
+        _until(lambda: _active(idle) == 2, "the import is in its handler, waiting for its body")
+
+        server.process.send_signal(signal.SIGTERM)
+        _until(lambda: _refuses_connections(server.port), "the server stops accepting")
+        sock.sendall(BODY[10:])
+        answer = read_response(sock)
+        assert answer.status == 200, answer
+        assert answer.headers["connection"] == "close"  # no further request on it
+        ended = read_body(trace, following, trace_buffer)  # up to the chunked terminator
+        assert ended.status == 200
+
+
+def _stop_h2(server: RunningServer, idle: httpx.Client) -> None:
+    """The same on one HTTP/2 connection: a trace stream and a half-sent import stream."""
+    assert server.process is not None
+    with H2Client(server.port, server.ssl_context()) as client:
+        trace = client.streams[client.send_request(b"GET", TRACE)]
+        assert client.wait(lambda: trace.status == 200)
+        sid = client.send_request(
+            b"POST", IMPORT, BODY[:10], headers=((b"content-length", str(len(BODY)).encode()),)
+        )
+        _until(lambda: _active(idle) == 2, "the import is in its handler, waiting for its body")
+
+        server.process.send_signal(signal.SIGTERM)
+        assert client.wait(lambda: client.goaway is not None), "no GOAWAY"
+        assert client.goaway is not None
+        assert client.goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+        assert client.goaway.last_stream_id == sid
+        late = client.streams[client.send_request(b"GET", b"/version")]
+        client.send_body(sid, BODY[10:])
+        answer = client.response(sid)
+        assert (answer.status, answer.reset) == (200, None), answer
+        assert client.wait(lambda: trace.done and late.done)
+        assert (trace.status, trace.reset) == (200, None), "trace stream broke"
+        # A stream the GOAWAY does not cover is refused, never served.
+        assert (late.status, late.reset) == (0, h2.errors.ErrorCodes.REFUSED_STREAM)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_sigterm_drains_in_flight_requests_and_ends_traces(tmp_path: Path, protocol: str) -> None:
     with start_server(tmp_path) as server:
-        trace: dict[str, object] = {}
-        trace_ready = threading.Event()
-
-        def follow_trace() -> None:
-            with open_tls(server.port, server.ssl_context(), timeout=20) as sock:
-                sock.sendall(b"GET /v1/log/error/trace HTTP/1.1\r\nHost: localhost\r\n\r\n")
-                trace_ready.set()
-                try:
-                    trace["response"] = read_response(sock)  # returns at the chunked terminator
-                except (OSError, ConnectionError) as exc:
-                    trace["error"] = exc
-
-        follower = threading.Thread(target=follow_trace, daemon=True)
-        follower.start()
-        assert trace_ready.wait(5)
-        time.sleep(0.3)
-
-        body = json.dumps({"bytes": base64.b64encode(bytes(range(32))).decode()}).encode()
         assert server.process is not None
         # A pooled client idling on a keep-alive connection never answers the server's
         # close_notify; it must not hold the shutdown up (asyncio would wait 30 s).
-        idle = server.client()
-        assert idle.get("/version").status_code == 200
-        with open_tls(server.port, server.ssl_context(), timeout=10) as sock:
-            sock.sendall(
-                b"POST /v1/key/import/drained HTTP/1.1\r\nHost: localhost\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body[:10]
-            )
-            time.sleep(0.3)  # the request is now in the handler, waiting for its body
-            server.process.send_signal(signal.SIGTERM)
+        with server.client(http2=protocol == "h2") as idle:
+            (_stop_h2 if protocol == "h2" else _stop_http1)(server, idle)
             signalled = time.monotonic()
-            time.sleep(0.3)
-            sock.sendall(body[10:])
-            answer = read_response(sock)
-        assert answer.status == 200, answer
-
-        follower.join(10)
-        assert "error" not in trace, f"trace stream broke: {trace.get('error')!r}"
-        response = trace["response"]
-        assert isinstance(response, RawResponse) and response.status == 200
-        assert server.process.wait(10) == 0
-        assert time.monotonic() - signalled < 5.0, "shutdown waited on an idle connection"
-        idle.close()
+            assert server.process.wait(10) == 0
+            assert time.monotonic() - signalled < 5.0, "shutdown waited on an idle connection"
 
         server.process = None
         logs = server.logs()

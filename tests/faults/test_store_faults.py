@@ -10,9 +10,10 @@ so permission bits prove nothing):
 * full, for real: a 1 MiB tmpfs filled to the last byte (ENOSPC), when this
   machine lets us mount one (skipped otherwise).
 
-Each time a create answers 502 ``bad gateway: failed to create key``, an
-error event names the key and the OS reason, nothing partial is left behind,
-and keys stored before the fault decrypt exactly as before once it is gone.
+Each time a create answers 502 ``bad gateway: failed to create key`` (over
+HTTP/1.1 and over HTTP/2), an error event names the key and the OS reason,
+nothing partial is left behind, and keys stored before the fault decrypt
+exactly as before once it is gone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.protocols import PROTOCOLS
 from tests.support.server import RunningServer, start_server
 from tests.support.trace import LiveTrace
 
@@ -51,11 +53,20 @@ def _still_decrypts(root: httpx.Client, name: str, sealed: dict[str, str]) -> No
     assert dec.status_code == 200 and dec.json()["plaintext"] == sealed["plaintext"]
 
 
-def _failed_create(root: httpx.Client, trace: LiveTrace, name: str, reason: str) -> None:
-    resp = root.post(f"/v1/key/create/{name}")
-    assert (resp.status_code, resp.json()["message"]) == CREATE_FAILED
-    event = trace.next_event(lambda e: f"failed to create key '{name}'" in e["message"], 3.0)
-    assert reason in event["message"], event
+def _failed_creates(server: RunningServer, trace: LiveTrace, name: str, reason: str) -> list[str]:
+    """A create of ``name-http1`` over HTTP/1.1 and of ``name-h2`` over HTTP/2, both failing."""
+    names = []
+    for protocol in PROTOCOLS:
+        names.append(f"{name}-{protocol}")
+        with server.client(http2=protocol == "h2") as client:
+            resp = client.post(f"/v1/key/create/{names[-1]}")
+        assert resp.http_version == ("HTTP/2" if protocol == "h2" else "HTTP/1.1")
+        assert (resp.status_code, resp.json()["message"]) == CREATE_FAILED
+        event = trace.next_event(
+            lambda e: f"failed to create key '{names[-1]}'" in e["message"], 3.0
+        )
+        assert reason in event["message"], event
+    return names
 
 
 @contextlib.contextmanager
@@ -68,6 +79,15 @@ def _fault_server(directory: Path) -> Iterator[tuple[RunningServer, LiveTrace]]:
             trace.close()
 
 
+def _recovered(root: httpx.Client, keys: Path, names: list[str]) -> None:
+    """Nothing of the failed creates is left behind, and each name can be created now."""
+    for name in names:
+        assert not (keys / name).exists()
+    assert not list(keys.glob(".tmp-*")), "a failed write must remove its temp file"
+    for name in names:
+        assert root.post(f"/v1/key/create/{name}").status_code == 200
+
+
 def test_unwritable_key_directory(tmp_path: Path) -> None:
     with _fault_server(tmp_path) as (server, trace), server.client() as root:
         sealed = _seal(root, "before")
@@ -77,15 +97,14 @@ def test_unwritable_key_directory(tmp_path: Path) -> None:
         keys.rename(moved)
         keys.write_text("not a directory")
         try:
-            _failed_create(root, trace, "during", "Not a directory")
+            names = _failed_creates(server, trace, "during", "Not a directory")
             _still_decrypts(root, "before", sealed)  # served from the key cache meanwhile
             assert root.get("/v1/status").json()["kms"]["state"] == "unreachable"
         finally:
             keys.unlink()
             moved.rename(keys)
         assert (keys / "before").read_bytes() == record
-        assert not (keys / "during").exists()
-        assert root.post("/v1/key/create/during").status_code == 200
+        _recovered(root, keys, names)
         _still_decrypts(root, "before", sealed)
 
 
@@ -100,14 +119,12 @@ def test_file_size_limit_efbig(tmp_path: Path) -> None:
         soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (16, hard))
         try:
-            _failed_create(root, trace, "too-big", os.strerror(errno.EFBIG))
+            names = _failed_creates(server, trace, "too-big", os.strerror(errno.EFBIG))
             assert server.process.poll() is None, "SIGXFSZ must not kill the server"
         finally:
             resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
-        assert not (keys / "too-big").exists()
-        assert not list(keys.glob(".tmp-*")), "a failed write must remove its temp file"
         assert (keys / "before").read_bytes() == record
-        assert root.post("/v1/key/create/too-big").status_code == 200
+        _recovered(root, keys, names)
         _still_decrypts(root, "before", sealed)
 
 
@@ -151,11 +168,9 @@ def test_full_disk_enospc(tmp_path: Path) -> None:
             record = (keys / "before").read_bytes()
             filler = _fill(keys)
             try:
-                _failed_create(root, trace, "no-room", "no space left on device")
+                names = _failed_creates(server, trace, "no-room", "no space left on device")
             finally:
                 filler.unlink()
-            assert not (keys / "no-room").exists()
-            assert not list(keys.glob(".tmp-*"))
             assert (keys / "before").read_bytes() == record
-            assert root.post("/v1/key/create/no-room").status_code == 200
+            _recovered(root, keys, names)
             _still_decrypts(root, "before", sealed)

@@ -35,21 +35,47 @@ def load_table_script() -> ModuleType:
     return module
 
 
+#: The h2 column of a case sent over HTTP/1.1 only.
+HTTP1_ONLY = "HTTP/1.1 only"
+#: The h2 column of a case HTTP/2 answered exactly as HTTP/1.1 did.
+SAME = "same"
+
+
 @dataclass
 class BadInputLog:
-    """Rows of (case id -> observed answer), and the ids a full run must cover."""
+    """Rows of (case id -> observed answer), and the ids a full run must cover.
+
+    A row is the HTTP/1.1 answer; its ``h2`` field says how HTTP/2 answered
+    the same case: ``same``, the differing answer, or ``HTTP/1.1 only``.
+    """
 
     expected: list[str] = field(default_factory=list)
+    expected_h2: list[str] = field(default_factory=list)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    h2: dict[str, tuple[int, str]] = field(default_factory=dict)
 
-    def expect(self, ids: Sequence[str]) -> None:
+    def expect(self, ids: Sequence[str], h2_ids: Sequence[str]) -> None:
         for case_id in ids:
             if case_id not in self.expected:
                 self.expected.append(case_id)
+        for case_id in h2_ids:
+            if case_id not in self.expected_h2:
+                self.expected_h2.append(case_id)
 
     def record(
-        self, case_id: str, *, group: str, input: str, request: str, status: int, answer: str
+        self,
+        case_id: str,
+        protocol: str,
+        *,
+        group: str,
+        input: str,
+        request: str,
+        status: int,
+        answer: str,
     ) -> None:
+        if protocol == "h2":
+            self.h2[case_id] = (status, answer)
+            return
         self.rows[case_id] = {
             "id": case_id,
             "group": group,
@@ -61,10 +87,21 @@ class BadInputLog:
 
     @property
     def complete(self) -> bool:
-        return bool(self.expected) and all(i in self.rows for i in self.expected)
+        return (
+            bool(self.expected)
+            and all(i in self.rows for i in self.expected)
+            and all(i in self.h2 for i in self.expected_h2)
+        )
 
     def ordered(self) -> list[dict[str, Any]]:
-        return [self.rows[i] for i in self.expected]
+        return [{**self.rows[i], "h2": self._h2_column(i)} for i in self.expected]
+
+    def _h2_column(self, case_id: str) -> str:
+        if case_id not in self.h2:
+            return HTTP1_ONLY
+        status, answer = self.h2[case_id]
+        row = self.rows[case_id]
+        return SAME if (status, answer) == (row["status"], row["answer"]) else f"{status} {answer}"
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,11 @@ Every case is sent byte for byte (``tests.support.rawhttp``; httpx would
 normalise or refuse many of them) to one fs-backed server, and must get the
 spec's answer (§1.5): the JSON ``{"message": ...}`` error with its status and
 headers, Go's plain ``404 page not found`` for unknown paths, or, for bytes
-that are not HTTP at all, the bare 400 of the HTTP/1.1 parser (llhttp). Each answer is recorded for
-the table in docs/security.md (see conftest.py). Cases are sent as root
+that are not HTTP at all, the bare 400 of the HTTP/1.1 parser (llhttp). Each
+case is sent again over HTTP/2 (``tests.support.rawh2``) and must get the
+same answer there, unless it is about HTTP/1.1's wire format (``http1_only``
+says why). Each answer is recorded for the table in docs/security.md (see
+conftest.py). Cases are sent as root
 unless they say otherwise: the server (``--auth off``) also trusts one TLS
 proxy identity, and the client-certificate cases present a certificate that
 TLS accepts but cryptography does not parse (``tests.support.badcert``),
@@ -32,7 +35,8 @@ from kes_server.core.formats import decode, encode_binary, encode_msgpack
 from kes_server.core.identity import identity_of_pem
 from tests.security.conftest import BadInputLog
 from tests.support.badcert import duplicated_extension_identity
-from tests.support.rawhttp import RawResponse, raw_request
+from tests.support.protocols import PROTOCOLS, raw_call
+from tests.support.rawhttp import RawResponse
 from tests.support.server import ClientIdentity, RunningServer, start_server
 from tests.support.trace import LiveTrace
 
@@ -62,6 +66,10 @@ PROXY_HEADER = "X-Tls-Client-Cert"
 #: The answer to bytes llhttp cannot parse as a request (no body at all, as Go's
 #: server answers malformed requests).
 PROTOCOL_400 = ""
+# Why some cases are sent over HTTP/1.1 only (the rest run over both protocols):
+REQUEST_LINE_ONLY = "raw bytes in the HTTP/1.1 request line; HTTP/2 carries the path in a header"
+CHUNKED_ONLY = "chunked transfer coding exists in HTTP/1.1 only"
+METHOD_ONLY = "llhttp's method list; HTTP/2 carries any method token, so `BREW` is a 405 there"
 
 
 def b64(data: bytes) -> str:
@@ -129,6 +137,8 @@ class Case:
     client: str = "root"
     #: Whose certificate the proxy forwards in its header ("" for none).
     forwarded: str = ""
+    #: Why the case is about HTTP/1.1's wire format and is not sent over HTTP/2 ("" if it is).
+    http1_only: str = ""
 
 
 def _decrypt(ciphertext: Callable[[Material], bytes], context: bytes | None = CONTEXT) -> Body:
@@ -647,6 +657,7 @@ def _cases() -> list[Case]:
         400,
         INVALID_JSON,
         headers=((b"Transfer-Encoding", b"chunked"),),
+        http1_only=CHUNKED_ONLY,
     )
     add(
         "size-declared-fast",
@@ -724,6 +735,7 @@ def _cases() -> list[Case]:
         400,
         PROTOCOL_400,
         json=False,
+        http1_only=REQUEST_LINE_ONLY,
     )
     add(
         "kn-raw-utf8",
@@ -735,6 +747,7 @@ def _cases() -> list[Case]:
         400,
         PROTOCOL_400,
         json=False,
+        http1_only=REQUEST_LINE_ONLY,
     )
     add(
         "kn-raw-space",
@@ -746,6 +759,7 @@ def _cases() -> list[Case]:
         400,
         PROTOCOL_400,
         json=False,
+        http1_only=REQUEST_LINE_ONLY,
     )
 
     g = "policy name"
@@ -929,6 +943,7 @@ def _cases() -> list[Case]:
         400,
         PROTOCOL_400,
         json=False,
+        http1_only=METHOD_ONLY,
     )
     return cases
 
@@ -1020,17 +1035,28 @@ def test_cases_are_unique() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+#: Every case over HTTP/1.1, and over HTTP/2 unless it is about HTTP/1.1's wire format.
+RUNS = [
+    pytest.param(case, protocol, id=f"{protocol}-{case.id}")
+    for case in CASES
+    for protocol in PROTOCOLS
+    if protocol == "http1" or not case.http1_only
+]
+
+
+@pytest.mark.parametrize(("case", "protocol"), RUNS)
 def test_bad_input(
     case: Case,
+    protocol: str,
     server: RunningServer,
     material: Material,
     clients: dict[str, ClientIdentity],
     bad_input_log: BadInputLog,
 ) -> None:
-    bad_input_log.expect([c.id for c in CASES])
+    bad_input_log.expect([c.id for c in CASES], [c.id for c in CASES if not c.http1_only])
     body = case.body(material) if callable(case.body) else case.body
-    resp = raw_request(
+    resp = raw_call(
+        protocol,
         server.port,
         server.ssl_context(clients[case.client]),
         case.method,
@@ -1043,6 +1069,7 @@ def test_bad_input(
         answer = _answer(resp, case)
     bad_input_log.record(
         case.id,
+        protocol,
         group=case.group,
         input=case.input,
         request=_shown(case),
@@ -1058,17 +1085,18 @@ def test_bad_input(
     assert server.process is not None and server.process.poll() is None, "server died"
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("case_id", ["cc-duplicate-ext", "cc-forwarded-duplicate-ext"])
 def test_malformed_client_certificates_are_audited(
-    case_id: str, server: RunningServer, clients: dict[str, ClientIdentity]
+    case_id: str, protocol: str, server: RunningServer, clients: dict[str, ClientIdentity]
 ) -> None:
     """Refused like any bad request: one audit event with the 400 and no identity."""
     [case] = [c for c in CASES if c.id == case_id]
     trace = LiveTrace.of(server)
     try:
         ctx = server.ssl_context(clients[case.client])
-        resp = raw_request(
-            server.port, ctx, case.method, case.target, headers=_headers(case, clients)
+        resp = raw_call(
+            protocol, server.port, ctx, case.method, case.target, headers=_headers(case, clients)
         )
         assert resp.status == 400
         event = trace.next_event(lambda e: e["request"]["path"] == case.target.decode(), 2.0)

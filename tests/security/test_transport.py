@@ -6,8 +6,8 @@
 * TLS 1.1 and older never get a session, whatever ``tls.min_version`` says
   (and TLS 1.2 only when the operator allows it).
 * Slow clients (a request head trickled in byte by byte, a body that never
-  completes) and idle keep-alive connections are cut by timeouts, while other
-  clients are served without delay.
+  completes) and idle keep-alive connections are cut by timeouts, on HTTP/1.1
+  and HTTP/2 alike, while other clients are served without delay.
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import h2.errors
+import h2.events
+import hpack
 import httpx
 import pytest
 import trustme
+from hyperframe.frame import ContinuationFrame, HeadersFrame
 
 from kes_server.server import HEADER_TIMEOUT_ENV, IDLE_TIMEOUT_ENV, StartupError, env_seconds
+from tests.support.rawh2 import H2Client
 from tests.support.rawhttp import open_tls, read_response
 from tests.support.server import RunningServer, start_server
 
@@ -171,8 +176,44 @@ def _closed_after(sock: ssl.SSLSocket, trickle: bytes | None, limit: float) -> f
     raise AssertionError(f"connection still open after {limit} s")
 
 
+def _h2_closed_after(client: H2Client, trickle: bytes | None, limit: float) -> float:
+    """``_closed_after`` for an HTTP/2 connection (the server's frames are read meanwhile)."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if trickle is not None:
+            try:
+                client.sock.sendall(trickle)
+            except OSError:
+                return time.monotonic() - start
+        client.receive(0.25)
+        if client.eof:
+            return time.monotonic() - start
+    raise AssertionError(f"connection still open after {limit} s")
+
+
+def _half_header_block() -> tuple[bytes, bytes]:
+    """A HEADERS frame that promises CONTINUATION, and one more CONTINUATION fragment.
+
+    The HTTP/2 slowloris: a request head that never ends. Only CONTINUATION
+    frames may follow (anything else is a protocol error), so that is what
+    the client trickles.
+    """
+    encoder = hpack.Encoder()
+    head = HeadersFrame(1)
+    head.data = encoder.encode([(":method", "POST"), (":path", "/v1/key/create/slow")])
+    more = ContinuationFrame(1)
+    more.data = encoder.encode([("x-a", "b")])
+    return head.serialize(), more.serialize()
+
+
 @pytest.mark.slow
 def test_slow_and_idle_clients_are_cut_without_blocking_others(tmp_path: Path) -> None:
+    """On both protocols: a head that never ends, a body that never ends, an idle connection.
+
+    HTTP/2 has no request-head timer of its own: a header block that never
+    ends opens no stream, so the connection is idle and the idle timeout
+    (GOAWAY, then close) ends it.
+    """
     env = {"KES_HTTP_IDLE_TIMEOUT": str(IDLE_S), "KES_HTTP_HEADER_TIMEOUT": str(HEADER_S)}
     with start_server(tmp_path, store="mem", env=env) as server:
         results: dict[str, object] = {}
@@ -181,6 +222,15 @@ def test_slow_and_idle_clients_are_cut_without_blocking_others(tmp_path: Path) -
             with open_tls(server.port, server.ssl_context()) as sock:
                 sock.sendall(b"POST /v1/key/create/slow HTTP/1.1\r\nHost: localhost\r\n")
                 results["slowloris"] = _closed_after(sock, b"X-a: b\r\n", 15)
+
+        def slowloris_h2() -> None:
+            with H2Client(server.port, server.ssl_context()) as client:
+                # Settle first: our SETTINGS ACK may not fall inside the header block.
+                assert client.wait(lambda: client.settled)
+                head, more = _half_header_block()
+                client.sock.sendall(head)
+                results["slowloris-h2"] = _h2_closed_after(client, more, 15)
+                results["slowloris-h2-goaway"] = client.goaway
 
         def stalled_body() -> None:
             # The policy routes have KES's 10 s timeout: the shortest of any body route.
@@ -193,34 +243,66 @@ def test_slow_and_idle_clients_are_cut_without_blocking_others(tmp_path: Path) -
                 resp = read_response(sock)
                 results["stalled"] = (resp.status, resp.body, time.monotonic() - start)
 
+        def stalled_body_h2() -> None:
+            with H2Client(server.port, server.ssl_context(), timeout=20) as client:
+                start = time.monotonic()
+                sid = client.send_request(
+                    b"POST",
+                    b"/v1/policy/write/stalled",
+                    b'{"allow":',
+                    headers=((b"content-length", b"100"),),
+                )
+                resp = client.response(sid)
+                results["stalled-h2"] = (resp.status, resp.body, time.monotonic() - start)
+                # Only that stream ended: the connection serves the next request.
+                results["stalled-h2-next"] = client.request(b"GET", b"/version").status
+
         def idle() -> None:
             with open_tls(server.port, server.ssl_context()) as sock:
                 sock.sendall(b"GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 assert read_response(sock).status == 200
                 results["idle"] = _closed_after(sock, None, 15)
 
-        threads = [threading.Thread(target=f) for f in (slowloris, stalled_body, idle)]
+        def idle_h2() -> None:
+            with H2Client(server.port, server.ssl_context()) as client:
+                assert client.request(b"GET", b"/version").status == 200
+                results["idle-h2"] = _h2_closed_after(client, None, 15)
+                results["idle-h2-goaway"] = client.goaway
+
+        threads = [
+            threading.Thread(target=f)
+            for f in (slowloris, slowloris_h2, stalled_body, stalled_body_h2, idle, idle_h2)
+        ]
         for t in threads:
             t.start()
-        # Everyone else is served promptly while those three hold their connections.
-        with server.client() as root:
-            while any(t.is_alive() for t in threads):
-                start = time.monotonic()
-                assert root.post(f"/v1/key/create/k{time.monotonic_ns()}").status_code == 200
-                assert time.monotonic() - start < 1.0
-                time.sleep(0.2)
-        for t in threads:
-            t.join()
+        # Everyone else is served promptly, on either protocol, while those hold connections.
+        with server.client() as over_h1, server.client(http2=True) as over_h2:
+            while alive := [t for t in threads if t.is_alive()]:
+                for client in (over_h1, over_h2):
+                    start = time.monotonic()
+                    assert client.post(f"/v1/key/create/k{time.monotonic_ns()}").status_code == 200
+                    assert time.monotonic() - start < 1.0
+                alive[0].join(0.2)
+            assert over_h2.get("/version").http_version == "HTTP/2"
 
-        slow = results["slowloris"]
-        assert isinstance(slow, float) and HEADER_S - 0.5 < slow < HEADER_S + 2.5, slow
-        idle_for = results["idle"]
-        assert isinstance(idle_for, float) and IDLE_S - 0.5 < idle_for < IDLE_S + 2.5, idle_for
-        stalled = results["stalled"]
-        assert isinstance(stalled, tuple)
-        status, body, waited = stalled
-        assert (status, body) == (503, b'{"message":"request timeout exceeded"}')
-        assert 9.0 < float(waited) < 13.0
+        # The HTTP/2 idle timer runs from the handshake, a little before the clock here starts.
+        for name, limit in (("slowloris", HEADER_S), ("slowloris-h2", IDLE_S - 0.5)):
+            took = results[name]
+            assert isinstance(took, float) and limit - 0.5 < took < limit + 2.5, (name, took)
+        for name in ("idle", "idle-h2"):
+            took = results[name]
+            assert isinstance(took, float) and IDLE_S - 0.5 < took < IDLE_S + 2.5, (name, took)
+        for name in ("slowloris-h2-goaway", "idle-h2-goaway"):
+            goaway = results[name]
+            assert isinstance(goaway, h2.events.ConnectionTerminated), (name, goaway)
+            assert goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+        for name in ("stalled", "stalled-h2"):
+            stalled = results[name]
+            assert isinstance(stalled, tuple), (name, stalled)
+            status, body, waited = stalled
+            assert (status, body) == (503, b'{"message":"request timeout exceeded"}'), name
+            assert 9.0 < float(waited) < 13.0, (name, waited)
+        assert results["stalled-h2-next"] == 200
         assert "Traceback" not in server.logs()
 
 

@@ -14,7 +14,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-__all__ = ["RawResponse", "open_tls", "raw_request", "read_response"]
+__all__ = ["RawResponse", "open_tls", "raw_request", "read_body", "read_response"]
 
 
 @dataclass
@@ -64,9 +64,27 @@ def _read_exact(sock: ssl.SSLSocket, buf: bytearray, size: int) -> bytes:
     return out
 
 
-def read_response(sock: ssl.SSLSocket, *, head: bool = False, already: bytes = b"") -> RawResponse:
-    """Read one response from ``sock`` (raises ConnectionError on a premature close)."""
-    buf = bytearray(already)
+def read_response(
+    sock: ssl.SSLSocket,
+    *,
+    head: bool = False,
+    already: bytes = b"",
+    buffer: bytearray | None = None,
+) -> RawResponse:
+    """Read one response from ``sock`` (raises ConnectionError on a premature close).
+
+    Pass the same ``buffer`` to read pipelined answers one after the other:
+    bytes read past this answer stay in it for the next call. ``head=True``
+    reads the status line and headers only (``read_body`` reads the rest).
+    """
+    buf = buffer if buffer is not None else bytearray(already)
+    response = _read_head(sock, buf)
+    if head or response.status in (204, 304):
+        return response
+    return read_body(sock, response, buf)
+
+
+def _read_head(sock: ssl.SSLSocket, buf: bytearray) -> RawResponse:
     end = _read_until(sock, buf, b"\r\n\r\n")
     lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
     del buf[: end + 4]
@@ -75,9 +93,12 @@ def read_response(sock: ssl.SSLSocket, *, head: bool = False, already: bytes = b
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    response = RawResponse(int(status), reason[0] if reason else "", headers)
-    if head or response.status in (204, 304):
-        return response
+    return RawResponse(int(status), reason[0] if reason else "", headers)
+
+
+def read_body(sock: ssl.SSLSocket, response: RawResponse, buffer: bytearray) -> RawResponse:
+    """Read the body (and trailers) of ``response``, whose head was read into ``buffer``."""
+    buf, headers = buffer, response.headers
     if "content-length" in headers:
         response.body = _read_exact(sock, buf, int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -91,11 +112,13 @@ def read_response(sock: ssl.SSLSocket, *, head: bool = False, already: bytes = b
                     name, _, value = bytes(buf[:at]).decode("latin-1").partition(":")
                     response.trailers[name.strip().lower()] = value.strip()
                     del buf[: at + 2]
+                del buf[:2]  # the empty line that ends the trailer section
                 break
             body += _read_exact(sock, buf, size + 2)[:-2]
         response.body = bytes(body)
     else:
         body = bytearray(buf)
+        del buf[:]
         while chunk := sock.recv(65536):
             body += chunk
         response.body = bytes(body)

@@ -682,11 +682,11 @@ def _cases() -> list[Case]:
         headers=((b"Content-Length", str(MIB + 1).encode()),),
     )
     add(
-        "size-create",
+        "size-no-body",
         g,
-        "create (takes no body) with 10 bytes: ignored, as KES does",
+        "identity assign (takes no body) with 10 bytes: ignored, as KES does",
         POST,
-        C + b"bi-body",
+        f"/v1/identity/assign/{POLICY}/{'ab' * 32}".encode(),
         b"x" * 10,
         200,
         "",
@@ -1120,7 +1120,6 @@ def test_server_is_healthy_after_the_matrix(server: RunningServer, material: Mat
     assert "Traceback" not in logs
     assert "internal error" not in logs
     keys = Path(server.directory / "keys")
-    # bi-body: a create whose (ignored) body is the only thing wrong with it.
     assert sorted(p.name for p in keys.iterdir() if not p.name.startswith(".")) == sorted(
-        [KEY, OTHER, "bi-body"]
+        [KEY, OTHER]
     ), "a bad request created or left a key file"

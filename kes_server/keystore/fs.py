@@ -12,6 +12,16 @@ published under its name in one atomic step (``link`` for create-if-absent,
 ``rename`` for replace), followed by an fsync of the directory. A crash
 leaves either no entry or the whole entry, never a partial one; leftover temp
 files (``.tmp-*``) are ignored and swept at start-up.
+
+Several processes may use one directory at once (``--workers N``: every
+worker opens the store and writes the config's policies while its siblings
+do the same). So a temp file is named after the process writing it
+(``.tmp-<pid>-<random>``) and ``open()`` sweeps only the temp files of
+processes that are gone: a sibling's file in mid-write is never pulled from
+under it. Its own pid's files are leftovers too (a restarted container's
+server is pid 1 again), since a process opens its store before writing.
+Process ids only mean something on one host, which is why the directory
+must not be shared between hosts (docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -42,6 +52,24 @@ def _check_name(name: str) -> None:
         raise StoreError(f"invalid entry name {name!r}")
 
 
+def _writer_is_gone(temp_name: str) -> bool:
+    """Whether the process that wrote temp file ``.tmp-<pid>-<random>`` has ended.
+
+    Names without a pid (older versions) and our own pid count as gone; a pid
+    we may not signal belongs to a live process of another user.
+    """
+    pid_text = temp_name[len(_TMP_PREFIX) :].partition("-")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class FSStore(Store):
     kind = "filesystem"
 
@@ -67,12 +95,13 @@ class FSStore(Store):
         (self.root / _META_DIR).chmod(0o700)
         for directory in self._dirs.values():
             for leftover in directory.glob(_TMP_PREFIX + "*"):
-                leftover.unlink(missing_ok=True)
+                if _writer_is_gone(leftover.name):
+                    leftover.unlink(missing_ok=True)
         return created
 
     # ------------------------------------------------------------------ blocking helpers
     def _write_temp(self, directory: Path, value: bytes) -> Path:
-        tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        tmp = directory / f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             view = memoryview(value)

@@ -23,9 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
+from kes_server.core.certs import new_identity
+from kes_server.core.identity import identity_of_pem
 from kes_server.core.keyfile import decode_key
 from tests.support.protocols import PROTOCOLS
-from tests.support.server import RunningServer, start_server
+from tests.support.server import ClientIdentity, RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -108,6 +110,34 @@ def test_concurrent_creates_of_one_name_have_one_winner(
         keys = server.directory / "keys"
         assert decode_key((keys / name).read_bytes())
         assert not list(keys.glob(".tmp-*"))
+
+
+def test_workers_start_with_configured_policies_and_keys(tmp_path: Path) -> None:
+    """Issue 13.1: every worker writes the config's policies and keys at start-up.
+
+    Four workers each putting 60 policies used to sweep one another's temp files
+    and fail to start ("cannot write 'p0': No such file or directory").
+    """
+    key_pem, cert_pem = new_identity("app", key_type="ecdsa")
+    (tmp_path / "app.key").write_bytes(key_pem)
+    (tmp_path / "app.cert").write_bytes(cert_pem)
+    app = ClientIdentity(tmp_path / "app.cert", tmp_path / "app.key", identity_of_pem(cert_pem))
+    policies: dict[str, Any] = {
+        f"p{i}": {"allow": [f"/v1/key/generate/k{i % 8}"]} for i in range(60)
+    }
+    policies["p0"]["identities"] = [app.identity]
+    config = {"policy": policies, "keys": [{"name": f"k{i}"} for i in range(8)]}
+    with start_server(tmp_path / "kes", config=config, args=["--workers", "4"]) as server:
+        for _ in range(8):  # fresh connections, spread over the workers
+            with server.client(app) as client:
+                assert client.post("/v1/key/generate/k0", json={}).status_code == 200
+                assert client.post("/v1/key/generate/k1", json={}).status_code == 403
+        with server.client() as root:
+            assert len(root.get("/v1/policy/list/*").json()) == 60
+            # The key listing is a stream of JSON objects, one per line.
+            assert len(root.get("/v1/key/list/*").text.splitlines()) == 8
+        assert server.stop() == 0
+        assert "Traceback" not in server.logs()
 
 
 class _Creator(threading.Thread):

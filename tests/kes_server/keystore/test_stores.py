@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,6 +86,40 @@ async def test_fs_layout_and_permissions(tmp_path: Path) -> None:
     assert await store.list(Namespace.KEYS) == ["my-key"]
     FSStore(tmp_path / "keys").open()
     assert not (tmp_path / "keys" / ".tmp-deadbeef").exists()
+
+
+# A process that leaves a temp file mid-write (as a sibling worker does while it
+# writes a policy) and keeps running until its stdin is closed.
+_WRITER = """
+import sys
+from pathlib import Path
+from kes_server.keystore.fs import FSStore
+store = FSStore(sys.argv[1])
+print(store._write_temp(Path(sys.argv[1]), b"in flight"), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_fs_open_keeps_temp_files_of_running_processes(tmp_path: Path) -> None:
+    """Issue 13.1: a worker's start-up must not sweep what a sibling is writing."""
+    FSStore(tmp_path / "keys").open()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp_path / "keys")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert writer.stdout is not None and writer.stdin is not None
+    in_flight = Path(writer.stdout.readline().decode().strip())
+    try:
+        assert in_flight.exists()
+        FSStore(tmp_path / "keys").open()
+        assert in_flight.exists(), "open() swept a temp file another process is writing"
+    finally:
+        writer.stdin.close()
+        assert writer.wait(10) == 0
+        writer.stdout.close()
+    FSStore(tmp_path / "keys").open()  # the writer is gone: its leftover is swept
+    assert not in_flight.exists()
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", ".hidden", "a\\b", "a\0b"])

@@ -10,6 +10,12 @@ enforces the same rules and a restart keeps them:
 * the API reads and writes the store; this server sees its own changes at
   once (the next request), other servers within ``REFRESH_S`` seconds.
 
+A refresh reads the whole store and then replaces the in-memory maps. An API
+change that lands while a refresh is reading (its snapshot may predate the
+change) is recorded in that refresh's ``_Changes`` and re-applied on top of
+the snapshot, so a revocation is immediate and sticks: a forgotten identity
+or a deleted policy never comes back from a refresh that started earlier.
+
 Evaluation order (spec §3.2): unknown identity -> deny; root -> allow; no
 binding or a binding to a missing policy -> deny; then the policy decides
 (deny patterns first, then allow, default deny).
@@ -20,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from kes_server.core.config import Config
 from kes_server.core.errors import (
@@ -90,6 +96,24 @@ class Binding:
         )
 
 
+@dataclass
+class _Changes:
+    """API changes made while one refresh was reading the store (``None``: removed)."""
+
+    policies: dict[str, StoredPolicy | None] = field(default_factory=dict)
+    bindings: dict[str, Binding | None] = field(default_factory=dict)
+
+
+_V = TypeVar("_V")
+
+
+def _set(target: dict[str, _V], name: str, value: _V | None) -> None:
+    if value is None:
+        target.pop(name, None)
+    else:
+        target[name] = value
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -139,7 +163,7 @@ class AccessControl:
         self.bindings: dict[str, Binding] = {}
         #: The config file's entries, while the store was unreachable to take them.
         self._pending: tuple[dict[str, StoredPolicy], dict[str, Binding]] | None = None
-        self._loaded_at = 0.0
+        self._in_flight: list[_Changes] = []  # one per refresh that is reading
         self._task: asyncio.Task[None] | None = None
         self._on_error = on_error or (lambda _msg: None)
         self._listeners: set[Callable[[], None]] = set()
@@ -175,22 +199,44 @@ class AccessControl:
             await self.store.put(Namespace.IDENTITIES, identity, binding.encode())
 
     async def reload(self) -> None:
-        """Re-read every policy and binding from the store."""
-        policies: dict[str, StoredPolicy] = {}
-        for name in await self.store.list(Namespace.POLICIES):
-            data = await self.store.get(Namespace.POLICIES, name)
-            if data is not None:
-                with contextlib.suppress(ValueError):
-                    policies[name] = StoredPolicy.decode(data)
-        bindings: dict[str, Binding] = {}
-        for identity in await self.store.list(Namespace.IDENTITIES):
-            data = await self.store.get(Namespace.IDENTITIES, identity)
-            if data is not None:
-                with contextlib.suppress(ValueError):
-                    bindings[identity] = Binding.decode(identity, data)
+        """Re-read every policy and binding from the store.
+
+        API changes made meanwhile win over what was read (module docstring).
+        """
+        changes = _Changes()
+        self._in_flight.append(changes)
+        try:
+            policies: dict[str, StoredPolicy] = {}
+            for name in await self.store.list(Namespace.POLICIES):
+                data = await self.store.get(Namespace.POLICIES, name)
+                if data is not None:
+                    with contextlib.suppress(ValueError):
+                        policies[name] = StoredPolicy.decode(data)
+            bindings: dict[str, Binding] = {}
+            for identity in await self.store.list(Namespace.IDENTITIES):
+                data = await self.store.get(Namespace.IDENTITIES, identity)
+                if data is not None:
+                    with contextlib.suppress(ValueError):
+                        bindings[identity] = Binding.decode(identity, data)
+        finally:
+            self._in_flight.remove(changes)
+        for name, stored in changes.policies.items():
+            _set(policies, name, stored)
+        for identity, binding in changes.bindings.items():
+            _set(bindings, identity, binding)
         self.policies, self.bindings = policies, bindings
-        self._loaded_at = time.monotonic()
         self._changed()
+
+    def _set_policy(self, name: str, stored: StoredPolicy | None) -> None:
+        """Apply an API change here and to every refresh still reading."""
+        _set(self.policies, name, stored)
+        for changes in self._in_flight:
+            changes.policies[name] = stored
+
+    def _set_binding(self, identity: str, binding: Binding | None) -> None:
+        _set(self.bindings, identity, binding)
+        for changes in self._in_flight:
+            changes.bindings[identity] = binding
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_loop())
@@ -262,7 +308,7 @@ class AccessControl:
         except StoreError as exc:
             self._on_error(f"keystore: failed to write policy '{name}': {exc}")
             raise _wrap(exc, "bad gateway: failed to write policy") from exc
-        self.policies[name] = stored
+        self._set_policy(name, stored)
         self._changed()
 
     def read_policy(self, name: str) -> StoredPolicy:
@@ -278,10 +324,10 @@ class AccessControl:
         """Delete a policy and unassign every identity bound to it (spec §2.15)."""
         try:
             await self.store.delete(Namespace.POLICIES, name)
-            self.policies.pop(name, None)
+            self._set_policy(name, None)
             for identity in [i for i, b in self.bindings.items() if b.policy == name]:
                 await self.store.delete(Namespace.IDENTITIES, identity)
-                self.bindings.pop(identity, None)
+                self._set_binding(identity, None)
         except StoreError as exc:
             self._on_error(f"keystore: failed to delete policy '{name}': {exc}")
             raise _wrap(exc, "bad gateway: failed to delete policy") from exc
@@ -306,7 +352,7 @@ class AccessControl:
         except StoreError as exc:
             self._on_error(f"keystore: failed to assign identity: {exc}")
             raise _wrap(exc, "bad gateway: failed to assign identity") from exc
-        self.bindings[identity] = binding
+        self._set_binding(identity, binding)
         self._changed()
 
     async def forget(self, identity: str) -> None:
@@ -318,7 +364,7 @@ class AccessControl:
         except StoreError as exc:
             self._on_error(f"keystore: failed to forget identity: {exc}")
             raise _wrap(exc, "bad gateway: failed to forget identity") from exc
-        self.bindings.pop(identity, None)
+        self._set_binding(identity, None)
         self._changed()
 
     def list_identities(self) -> list[Binding]:

@@ -12,6 +12,12 @@ The cache follows KES semantics (configuration guide, "Cache Configuration"):
 
 Create never fills the cache; get does; delete evicts. Store failures become
 the KES 502 errors with the operation's message.
+
+A deleted key is never served again by this process: a ``get`` that read the
+key from the store before a ``delete`` finished may still answer with it (the
+two requests overlapped), but it only fills the cache when no delete finished
+while it was reading. Other workers and servers may serve a key from their
+own cache until it expires there (docs/decisions/deleted-keys.md).
 """
 
 from __future__ import annotations
@@ -54,12 +60,16 @@ class KeyManager:
         *,
         on_error: Callable[[str], None] | None = None,
         on_cache: Callable[[bool], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.config = cache
         self._live: dict[str, _Entry] = {}
         self._offline: dict[str, bytes] = {}
         self._offline_since: float | None = None
+        #: Deletes finished so far: a get only caches what it read if none finished meanwhile.
+        self._deletions = 0
+        self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._on_error = on_error or (lambda _msg: None)
         self._on_cache = on_cache or (lambda _hit: None)
@@ -70,10 +80,10 @@ class KeyManager:
             self._tasks.append(asyncio.create_task(self._every(self.config.any_s, self.clear)))
         if self.config.unused_s > 0:
             self._tasks.append(
-                asyncio.create_task(self._every(self.config.unused_s / 2, self._sweep_unused))
+                asyncio.create_task(self._every(self.config.unused_s / 2, self.sweep_unused))
             )
         if self.config.offline_s > 0:
-            self._tasks.append(asyncio.create_task(self._every(OFFLINE_PROBE_S, self._probe)))
+            self._tasks.append(asyncio.create_task(self._every(OFFLINE_PROBE_S, self.probe)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -92,20 +102,27 @@ class KeyManager:
                 await result
 
     def clear(self) -> None:
+        """The ``any`` expiry: empty the cache."""
         self._live.clear()
 
-    def _sweep_unused(self) -> None:
+    def sweep_unused(self) -> None:
+        """The ``unused`` expiry (every ``unused/2``): drop keys unused since the last sweep."""
         for name in [n for n, e in self._live.items() if not e.used]:
             del self._live[name]
         for entry in self._live.values():
             entry.used = False
 
-    async def _probe(self) -> None:
+    async def probe(self) -> None:
+        """The ``offline`` expiry (every ``OFFLINE_PROBE_S``): track the store's availability.
+
+        When the store goes away the cached keys are kept aside for ``offline``
+        seconds; when it is back, both caches are emptied.
+        """
         try:
             state = (await self.store.status()).state
         except StoreError:
             state = "unreachable"
-        now = time.monotonic()
+        now = self._clock()
         if state != "available":
             if self._offline_since is None:
                 self._offline = {n: e.key for n, e in self._live.items()}
@@ -116,6 +133,16 @@ class KeyManager:
             self._offline.clear()
             self._offline_since = None
             self._live.clear()
+
+    def _offline_copy(self, name: str) -> bytes | None:
+        """The key as cached when the store went away, for at most ``offline`` seconds.
+
+        Checked here, not only by the next probe, so the bound is exact.
+        """
+        since = self._offline_since
+        if since is None or self._clock() - since > self.config.offline_s:
+            return None
+        return self._offline.get(name)
 
     # ------------------------------------------------------------------ operations
     async def create(self, name: str, key: bytes) -> None:
@@ -134,10 +161,11 @@ class KeyManager:
             self._on_cache(True)
             return entry.key
         self._on_cache(False)
+        deletions = self._deletions
         try:
             data = await self.store.get(Namespace.KEYS, name)
         except StoreError as exc:
-            offline = self._offline.get(name)
+            offline = self._offline_copy(name)
             if offline is not None:
                 return offline
             self._on_error(f"keystore: failed to access key '{name}': {exc}")
@@ -149,18 +177,26 @@ class KeyManager:
         except ValueError as exc:
             self._on_error(f"keystore: key '{name}' is corrupt: {exc}")
             raise StoreUnavailable("bad gateway: failed to access key") from exc
-        self._live[name] = _Entry(key)
+        if deletions == self._deletions:
+            self._live[name] = _Entry(key)
         return key
 
     async def delete(self, name: str) -> None:
-        self._live.pop(name, None)
-        self._offline.pop(name, None)
+        self._evict(name)
         try:
             await self.store.delete(Namespace.KEYS, name)
         except StoreError as exc:
             self._on_error(f"keystore: failed to delete key '{name}': {exc}")
             raise _store_error(exc, "bad gateway: failed to delete key") from exc
+        finally:
+            # Whatever a get cached while the delete was at the store goes, and
+            # a get still reading will not cache (it sees the count change).
+            self._evict(name)
+            self._deletions += 1
+
+    def _evict(self, name: str) -> None:
         self._live.pop(name, None)
+        self._offline.pop(name, None)
 
     async def list(self) -> list[str]:
         try:

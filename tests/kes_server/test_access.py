@@ -10,40 +10,11 @@ import pytest
 from kes_server.access import AccessControl
 from kes_server.core.policy import Policy
 from kes_server.keystore.base import Namespace
-from kes_server.keystore.memory import MemoryStore
+from tests.support.stores import PausingStore
 
 ROOT = "a" * 64
 APP = "b" * 64
 PATH = "/v1/key/generate/k"
-
-
-class PausingStore(MemoryStore):
-    """A memory store that can hold a refresh after it has read its snapshot.
-
-    ``pause_after(ns)`` makes the next ``get`` in ``ns`` read its value and
-    then wait until ``resume()``: the refresh has the old state in hand while
-    the test changes the store through the API.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pause_ns: Namespace | None = None
-        self.paused = asyncio.Event()
-        self._resume = asyncio.Event()
-
-    def pause_after(self, ns: Namespace) -> None:
-        self._pause_ns = ns
-
-    def resume(self) -> None:
-        self._resume.set()
-
-    async def get(self, ns: Namespace, name: str) -> bytes | None:
-        value = await super().get(ns, name)
-        if ns == self._pause_ns:
-            self._pause_ns = None
-            self.paused.set()
-            await self._resume.wait()
-        return value
 
 
 @pytest.fixture(name="store")
@@ -64,7 +35,7 @@ async def _during_refresh(
     store: PausingStore, access: AccessControl, ns: Namespace, change: Callable[[], Awaitable[None]]
 ) -> None:
     """Run ``change`` while a refresh holds the store's state from before it."""
-    store.pause_after(ns)
+    store.pause("get", ns)
     refresh = asyncio.create_task(access.reload())
     await store.paused.wait()
     await change()

@@ -9,26 +9,20 @@ import pytest
 from kes_server.core.config import CacheConfig
 from kes_server.core.errors import KeyExists, KeyNotFound, StoreUnavailable
 from kes_server.keys import KeyManager
-from kes_server.keystore.base import Namespace, StoreError
+from kes_server.keystore.base import Namespace
 from kes_server.keystore.memory import MemoryStore
+from tests.support.stores import FlakyStore, PausingStore
 
 KEY = b"\x07" * 32
 
 
-class FlakyStore(MemoryStore):
-    """A memory store that can be switched to failing, like a store going away."""
-
-    broken = False
-
-    async def get(self, ns: Namespace, name: str) -> bytes | None:
-        if self.broken:
-            raise StoreError("connection refused")
-        return await super().get(ns, name)
-
-    async def status(self):  # type: ignore[no-untyped-def]
-        from kes_server.keystore.base import StoreStatus
-
-        return StoreStatus("unreachable" if self.broken else "available")
+async def _still_cached(manager: KeyManager, name: str) -> bool:
+    """For a key deleted from the store behind the manager: is it still served?"""
+    try:
+        await manager.get(name)
+    except KeyNotFound:
+        return False
+    return True
 
 
 async def test_create_get_delete() -> None:
@@ -46,34 +40,34 @@ async def test_create_get_delete() -> None:
 async def test_cache_serves_until_any_expiry() -> None:
     store = MemoryStore()
     hits: list[bool] = []
-    manager = KeyManager(store, CacheConfig(any_s=0.2, unused_s=0), on_cache=hits.append)
+    manager = KeyManager(store, CacheConfig(any_s=0.05, unused_s=0), on_cache=hits.append)
+    await manager.create("k", KEY)
+    await manager.get("k")
+    await store.delete(Namespace.KEYS, "k")  # behind the manager's back (another server)
+    assert await manager.get("k") == KEY  # still cached
+    assert hits == [False, True]
     manager.start()
     try:
-        await manager.create("k", KEY)
-        await manager.get("k")
-        await store.delete(Namespace.KEYS, "k")  # behind the manager's back (another server)
-        assert await manager.get("k") == KEY  # still cached
-        await asyncio.sleep(0.35)
-        with pytest.raises(KeyNotFound):
-            await manager.get("k")
-        assert hits[:2] == [False, True]
+        async with asyncio.timeout(10):  # until the `any` timer empties the cache
+            while await _still_cached(manager, "k"):
+                await asyncio.sleep(0.01)
     finally:
         await manager.stop()
 
 
-async def test_unused_keys_are_evicted() -> None:
+async def test_unused_keys_are_evicted_after_two_sweeps() -> None:
+    """A sweep runs every unused/2: a key unused between two sweeps is dropped."""
     store = MemoryStore()
-    manager = KeyManager(store, CacheConfig(any_s=0, unused_s=0.2))
-    manager.start()
-    try:
-        await manager.create("k", KEY)
+    manager = KeyManager(store, CacheConfig(any_s=0, unused_s=30))
+    await manager.create("k", KEY)
+    await manager.get("k")
+    await store.delete(Namespace.KEYS, "k")
+    manager.sweep_unused()
+    assert await manager.get("k") == KEY  # used since the last sweep: kept
+    manager.sweep_unused()
+    manager.sweep_unused()
+    with pytest.raises(KeyNotFound):
         await manager.get("k")
-        await store.delete(Namespace.KEYS, "k")
-        await asyncio.sleep(0.35)  # two sweeps without use
-        with pytest.raises(KeyNotFound):
-            await manager.get("k")
-    finally:
-        await manager.stop()
 
 
 async def test_store_failure_is_502_and_logged() -> None:
@@ -88,3 +82,75 @@ async def test_store_failure_is_502_and_logged() -> None:
     assert info.value.message == "bad gateway: failed to access key"
     assert errors and "connection refused" in errors[0]
     assert "\x07" not in errors[0]
+
+
+async def test_offline_cache_serves_for_at_most_offline() -> None:
+    """cache.expiry.offline: cached keys outlive the cache while the store is down."""
+    store = FlakyStore()
+    now = [0.0]
+    manager = KeyManager(
+        store, CacheConfig(any_s=0, unused_s=0, offline_s=60), clock=lambda: now[0]
+    )
+    await manager.create("k", KEY)
+    await manager.create("never-read", KEY)
+    await manager.get("k")
+    store.broken = True
+    await manager.probe()  # the store is down: what is cached is kept for offline use
+    manager.clear()  # the `any` expiry empties the live cache
+    assert await manager.get("k") == KEY
+    with pytest.raises(StoreUnavailable):
+        await manager.get("never-read")  # only keys cached before the outage
+    now[0] = 59.0
+    assert await manager.get("k") == KEY
+    now[0] = 61.0  # the bound holds between two probes (10 s apart) too
+    with pytest.raises(StoreUnavailable):
+        await manager.get("k")
+    store.broken = False
+    await manager.probe()  # back: served from the store again
+    assert await manager.get("k") == KEY
+
+
+async def test_store_back_before_offline_expiry_drops_the_offline_copy() -> None:
+    store = FlakyStore()
+    manager = KeyManager(store, CacheConfig(any_s=0, unused_s=0, offline_s=60))
+    await manager.create("k", KEY)
+    await manager.get("k")
+    store.broken = True
+    await manager.probe()
+    store.broken = False
+    await manager.probe()  # the store is back: both caches are emptied
+    await store.delete(Namespace.KEYS, "k")
+    store.broken = True
+    with pytest.raises(StoreUnavailable):
+        await manager.get("k")
+
+
+async def test_a_get_in_flight_never_caches_a_deleted_key() -> None:
+    """Issue 13.3: a get that read the key before a delete must not cache it after."""
+    store = PausingStore()
+    manager = KeyManager(store, CacheConfig())
+    await manager.create("k", KEY)
+    store.pause("get", Namespace.KEYS)
+    reader = asyncio.create_task(manager.get("k"))
+    await store.paused.wait()  # the get holds the key it read
+    await manager.delete("k")
+    store.resume()
+    assert await reader == KEY  # it started before the delete: either answer is fair
+    with pytest.raises(KeyNotFound):
+        await manager.get("k")
+
+
+async def test_a_get_during_a_delete_never_outlives_it() -> None:
+    """A get that starts while the delete is still at the store reads the old key."""
+    store = PausingStore()
+    manager = KeyManager(store, CacheConfig())
+    await manager.create("k", KEY)
+    await manager.get("k")
+    store.pause("delete", Namespace.KEYS)
+    deleting = asyncio.create_task(manager.delete("k"))
+    await store.paused.wait()  # the key is still in the store
+    assert await manager.get("k") == KEY
+    store.resume()
+    await deleting
+    with pytest.raises(KeyNotFound):
+        await manager.get("k")

@@ -36,11 +36,10 @@ from kes_server.core.errors import (
     InvalidArgument,
     NotAllowed,
     PolicyNotFound,
-    ServiceUnavailable,
-    StoreUnavailable,
 )
 from kes_server.core.policy import Decision, Policy, evaluate
 from kes_server.keystore.base import Namespace, Store, StoreError, StoreUnreachable
+from kes_server.keystore.failure import store_failure
 
 __all__ = ["REFRESH_S", "AccessControl", "Binding", "StoredPolicy"]
 
@@ -124,12 +123,6 @@ def check_identity(identity: str) -> None:
         raise InvalidArgument("identity is unknown")
     if len(identity) > 255 or not set(identity) <= _IDENTITY_CHARS:
         raise InvalidArgument("invalid argument: identity contains invalid character")
-
-
-def _wrap(exc: StoreError, message: str) -> Exception:
-    if isinstance(exc, StoreUnreachable):
-        return ServiceUnavailable(f"key store is not reachable: {exc}")
-    return StoreUnavailable(message)
 
 
 def _from_config(config: Config) -> tuple[dict[str, StoredPolicy], dict[str, Binding]]:
@@ -306,8 +299,7 @@ class AccessControl:
         try:
             await self.store.put(Namespace.POLICIES, name, stored.encode())
         except StoreError as exc:
-            self._on_error(f"keystore: failed to write policy '{name}': {exc}")
-            raise _wrap(exc, "bad gateway: failed to write policy") from exc
+            raise store_failure(exc, "failed to write policy", self._on_error, name) from exc
         self._set_policy(name, stored)
         self._changed()
 
@@ -329,8 +321,7 @@ class AccessControl:
                 await self.store.delete(Namespace.IDENTITIES, identity)
                 self._set_binding(identity, None)
         except StoreError as exc:
-            self._on_error(f"keystore: failed to delete policy '{name}': {exc}")
-            raise _wrap(exc, "bad gateway: failed to delete policy") from exc
+            raise store_failure(exc, "failed to delete policy", self._on_error, name) from exc
         finally:
             self._changed()
 
@@ -350,8 +341,7 @@ class AccessControl:
         try:
             await self.store.put(Namespace.IDENTITIES, identity, binding.encode())
         except StoreError as exc:
-            self._on_error(f"keystore: failed to assign identity: {exc}")
-            raise _wrap(exc, "bad gateway: failed to assign identity") from exc
+            raise store_failure(exc, "failed to assign identity", self._on_error) from exc
         self._set_binding(identity, binding)
         self._changed()
 
@@ -362,8 +352,7 @@ class AccessControl:
         try:
             await self.store.delete(Namespace.IDENTITIES, identity)
         except StoreError as exc:
-            self._on_error(f"keystore: failed to forget identity: {exc}")
-            raise _wrap(exc, "bad gateway: failed to forget identity") from exc
+            raise store_failure(exc, "failed to forget identity", self._on_error) from exc
         self._set_binding(identity, None)
         self._changed()
 

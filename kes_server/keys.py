@@ -29,9 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kes_server.core.config import CacheConfig
-from kes_server.core.errors import KeyExists, KeyNotFound, ServiceUnavailable, StoreUnavailable
+from kes_server.core.errors import KeyExists, KeyNotFound, StoreUnavailable
 from kes_server.core.keyfile import decode_key, encode_key
-from kes_server.keystore.base import Namespace, Store, StoreError, StoreUnreachable
+from kes_server.keystore.base import Namespace, Store, StoreError
+from kes_server.keystore.failure import store_failure
 
 __all__ = ["KeyManager"]
 
@@ -42,12 +43,6 @@ OFFLINE_PROBE_S = 10.0
 class _Entry:
     key: bytes
     used: bool = True
-
-
-def _store_error(exc: StoreError, message: str) -> Exception:
-    if isinstance(exc, StoreUnreachable):
-        return ServiceUnavailable(f"key store is not reachable: {exc}")
-    return StoreUnavailable(message)
 
 
 class KeyManager:
@@ -149,8 +144,7 @@ class KeyManager:
         try:
             created = await self.store.create(Namespace.KEYS, name, encode_key(key))
         except StoreError as exc:
-            self._on_error(f"keystore: failed to create key '{name}': {exc}")
-            raise _store_error(exc, "bad gateway: failed to create key") from exc
+            raise store_failure(exc, "failed to create key", self._on_error, name) from exc
         if not created:
             raise KeyExists()
 
@@ -168,8 +162,7 @@ class KeyManager:
             offline = self._offline_copy(name)
             if offline is not None:
                 return offline
-            self._on_error(f"keystore: failed to access key '{name}': {exc}")
-            raise _store_error(exc, "bad gateway: failed to access key") from exc
+            raise store_failure(exc, "failed to access key", self._on_error, name) from exc
         if data is None:
             raise KeyNotFound()
         try:
@@ -186,8 +179,7 @@ class KeyManager:
         try:
             await self.store.delete(Namespace.KEYS, name)
         except StoreError as exc:
-            self._on_error(f"keystore: failed to delete key '{name}': {exc}")
-            raise _store_error(exc, "bad gateway: failed to delete key") from exc
+            raise store_failure(exc, "failed to delete key", self._on_error, name) from exc
         finally:
             # Whatever a get cached while the delete was at the store goes, and
             # a get still reading will not cache (it sees the count change).
@@ -202,5 +194,4 @@ class KeyManager:
         try:
             return await self.store.list(Namespace.KEYS)
         except StoreError as exc:
-            self._on_error(f"keystore: failed to list keys: {exc}")
-            raise _store_error(exc, "bad gateway: failed to list keys") from exc
+            raise store_failure(exc, "failed to list keys", self._on_error) from exc

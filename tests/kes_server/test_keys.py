@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from kes_server.core.config import CacheConfig
-from kes_server.core.errors import KeyExists, KeyNotFound, StoreUnavailable
+from kes_server.core.errors import APIError, KeyExists, KeyNotFound, StoreUnavailable
 from kes_server.keys import KeyManager
-from kes_server.keystore.base import Namespace
+from kes_server.keystore.base import Namespace, StoreError, StoreUnreachable
 from kes_server.keystore.memory import MemoryStore
 from tests.support.stores import FlakyStore, PausingStore
 
@@ -154,3 +155,38 @@ async def test_a_get_during_a_delete_never_outlives_it() -> None:
     await deleting
     with pytest.raises(KeyNotFound):
         await manager.get("k")
+
+
+INTERNALS = "etcd: no endpoint answered: https://10.1.2.3:2379 (/kes/keys/k)"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (StoreUnreachable(INTERNALS), 503, "key store is not reachable"),
+        (StoreError(INTERNALS), 502, None),
+    ],
+    ids=["unreachable", "failed"],
+)
+async def test_store_errors_keep_internals_in_the_error_log(
+    error: StoreError, status: int, message: str | None
+) -> None:
+    """Issue 13.10: endpoints and paths go to the error log, never to the client."""
+    store = FlakyStore()
+    errors: list[str] = []
+    manager = KeyManager(store, CacheConfig(any_s=0, unused_s=0), on_error=errors.append)
+    await manager.create("k", KEY)
+    store.broken, store.error = True, error
+    operations: list[tuple[Callable[[], Awaitable[object]], str]] = [
+        (lambda: manager.create("n", KEY), "bad gateway: failed to create key"),
+        (lambda: manager.get("k"), "bad gateway: failed to access key"),
+        (lambda: manager.delete("k"), "bad gateway: failed to delete key"),
+        (manager.list, "bad gateway: failed to list keys"),
+    ]
+    for call, failed in operations:
+        errors.clear()
+        with pytest.raises(APIError) as info:
+            await call()
+        assert (info.value.status, info.value.message) == (status, message or failed)
+        assert "10.1.2.3" not in str(info.value)
+        assert len(errors) == 1 and INTERNALS in errors[0]

@@ -19,14 +19,38 @@ __all__ = ["FlakyStore", "PausingStore"]
 
 
 class FlakyStore(MemoryStore):
-    """A memory store that can be switched to failing reads and status probes."""
+    """A memory store that can be switched to failing, like a store going away.
+
+    While ``broken``, every operation raises ``error`` and the status probe
+    says unreachable.
+    """
 
     broken = False
+    error: StoreError = StoreError("connection refused")
+
+    def _check(self) -> None:
+        if self.broken:
+            raise self.error
+
+    async def create(self, ns: Namespace, name: str, value: bytes) -> bool:
+        self._check()
+        return await super().create(ns, name, value)
+
+    async def put(self, ns: Namespace, name: str, value: bytes) -> None:
+        self._check()
+        await super().put(ns, name, value)
 
     async def get(self, ns: Namespace, name: str) -> bytes | None:
-        if self.broken:
-            raise StoreError("connection refused")
+        self._check()
         return await super().get(ns, name)
+
+    async def delete(self, ns: Namespace, name: str) -> bool:
+        self._check()
+        return await super().delete(ns, name)
+
+    async def list(self, ns: Namespace) -> list[str]:
+        self._check()
+        return await super().list(ns)
 
     async def status(self) -> StoreStatus:
         return StoreStatus("unreachable" if self.broken else "available")

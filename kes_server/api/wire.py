@@ -7,10 +7,10 @@ Shared by the Quart handlers (``key.py``) and the gateway's fast path
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
+from kes_server.core.b64 import decode_std
 from kes_server.core.crypto import new_key, seal, unseal
 from kes_server.core.errors import InvalidArgument
 
@@ -41,8 +41,8 @@ def b64_field(obj: Any, name: str) -> bytes:
     if not isinstance(value, str):
         raise InvalidArgument("invalid json")
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
+        return decode_std(value)
+    except ValueError:
         raise InvalidArgument("invalid json") from None
 
 

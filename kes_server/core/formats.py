@@ -36,6 +36,7 @@ from typing import Any, Final, Literal, NoReturn
 
 import msgpack
 
+from kes_server.core.b64 import decode_std
 from kes_server.core.errors import DecryptionFailed, UnsupportedAlgorithm
 
 __all__ = [
@@ -192,13 +193,6 @@ def _go_fold(name: str) -> str:
     return name.lower().replace("ſ", "s")
 
 
-def _base64(text: str) -> bytes:
-    """Decode a Go ``[]byte`` JSON value: strict padded base64, CR/LF skipped."""
-    if "\n" in text or "\r" in text:
-        text = text.replace("\n", "").replace("\r", "")
-    return binascii.a2b_base64(text, strict_mode=True)
-
-
 def decode_json(raw: bytes, *, key_id: str | None = None) -> Sealed:
     """Parse the v0.17 JSON form, checking it in v0.17's order with v0.17's errors.
 
@@ -227,7 +221,7 @@ def decode_json(raw: bytes, *, key_id: str | None = None) -> Sealed:
             elif index < 2:
                 values[index] = value
             else:
-                values[index] = _base64(value)
+                values[index] = decode_std(value)
     except (ValueError, RecursionError) as err:  # JSONDecodeError, binascii.Error
         raise DecryptionFailed(_INVALID_CIPHERTEXT) from err
     aead, kid, iv, nonce, data = values

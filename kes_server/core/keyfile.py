@@ -9,8 +9,9 @@ original KES can read our stores too.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
+
+from kes_server.core.b64 import decode_std
 
 __all__ = ["KEY_SIZE", "decode_key", "encode_key"]
 
@@ -32,8 +33,8 @@ def decode_key(data: bytes) -> bytes:
     if not isinstance(obj, dict) or not isinstance(obj.get("bytes"), str):
         raise ValueError("key record has no 'bytes' field")
     try:
-        key = base64.b64decode(obj["bytes"], validate=True)
-    except binascii.Error:
+        key = decode_std(obj["bytes"])  # as KES (Go's encoding/json) reads the file
+    except ValueError:
         raise ValueError("key record 'bytes' is not base64") from None
     if len(key) != KEY_SIZE:
         raise ValueError("key record does not hold a 32-byte key")

@@ -149,6 +149,31 @@ def test_encrypt_decrypt(root: httpx.Client, plaintext: bytes, context: bytes) -
     assert base64.b64decode(dec.json()["plaintext"]) == plaintext
 
 
+def _wrap(text: str) -> str:
+    """Base64 as PEM tools write it: CRLF every 8 characters and a trailing newline."""
+    return "\r\n".join(text[i : i + 8] for i in range(0, len(text), 8)) + "\n"
+
+
+def test_line_wrapped_base64_is_accepted(root: httpx.Client) -> None:
+    """Go's decoder skips CR and LF, so KES accepts wrapped base64 in every field."""
+    name = unique()
+    key = secrets.token_bytes(32)
+    assert root.post(f"/v1/key/import/{name}", json={"bytes": _wrap(b64(key))}).status_code == 200
+    context = _wrap(b64(b"wrapped context"))
+    enc = root.post(
+        f"/v1/key/encrypt/{name}", json={"plaintext": _wrap(b64(b"hello")), "context": context}
+    )
+    assert enc.status_code == 200, enc.text
+    dec = root.post(
+        f"/v1/key/decrypt/{name}",
+        json={"ciphertext": _wrap(enc.json()["ciphertext"]), "context": context},
+    )
+    assert dec.status_code == 200, dec.text
+    assert base64.b64decode(dec.json()["plaintext"]) == b"hello"
+    spaced = root.post(f"/v1/key/encrypt/{name}", json={"plaintext": "aGVs bG8="})
+    assert (spaced.status_code, message(spaced)) == (400, "invalid json")
+
+
 def test_bad_requests(root: httpx.Client) -> None:
     name = unique()
     root.post(f"/v1/key/create/{name}").raise_for_status()

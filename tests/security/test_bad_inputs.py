@@ -383,7 +383,8 @@ def _cases() -> list[Case]:
         ("b64-padding", "QUE", "missing padding"),
         ("b64-extra-pad", "QQ===", "too much padding"),
         ("b64-urlsafe", "-_-_", "URL-safe alphabet"),
-        ("b64-newline", "QU\nFB", "line break inside"),
+        ("b64-pad-after-quantum", "QUFB=", "padding after a whole quantum"),
+        ("b64-tab", "QU\tFB", "tab inside (Go skips only CR and LF)"),
         ("b64-space", "QU FB", "space inside"),
         ("b64-unicode", "ÄÖÜß", "non-ASCII letters"),
     ):

@@ -90,10 +90,10 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: str, key: str, password: str) ->
     try:
         ctx.load_cert_chain(cert, key, password=password or None)
         return
+    except ssl.SSLError as exc:  # first: an SSLError is an OSError too
+        native_error = exc
     except OSError as exc:
         raise TLSSetupError(f"cannot read TLS certificate or key: {exc}") from exc
-    except ssl.SSLError as exc:
-        native_error = exc
     try:
         key_pem = Path(key).read_bytes()
     except OSError as exc:

@@ -9,6 +9,7 @@ import pytest
 
 from kes_server.core.certs import new_identity
 from kes_server.tls import TLSSetupError, self_test, server_context
+from tests.support.legacy_pem import legacy_encrypt
 from tests.support.paths import VECTORS_DIR
 
 
@@ -73,3 +74,33 @@ def test_auth_on_with_a_bad_ca_file(tmp_path: Path) -> None:
     (tmp_path / "ca").write_text("not a certificate")
     with pytest.raises(TLSSetupError, match="client CA"):
         server_context(cert=str(tmp_path / "c"), key=str(tmp_path / "k"), ca=str(tmp_path / "ca"))
+
+
+def _legacy_des_key_pair(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    """A server certificate and its key in single-DES "Proc-Type: 4,ENCRYPTED" PEM.
+
+    OpenSSL 3 cannot read single DES, so only our own loader can (the fallback);
+    returns the cert, the encrypted key file and the key's plaintext DER.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    from kes_server.core.pem import load_private_key
+
+    key_pem, cert_pem = new_identity("localhost", server=True, key_type="ecdsa")
+    der = load_private_key(key_pem, None).private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    (tmp_path / "server.cert").write_bytes(cert_pem)
+    encrypted = legacy_encrypt("EC PRIVATE KEY", der, "DES-CBC", b"legacy-pass")
+    (tmp_path / "server.key").write_bytes(encrypted)
+    return tmp_path / "server.cert", tmp_path / "server.key", der
+
+
+def test_legacy_des_encrypted_key_loads_with_tls_password(tmp_path: Path) -> None:
+    """Issue 13.6: OpenSSL's "PEM lib" error must reach our own decrypter."""
+    cert, key, _der = _legacy_des_key_pair(tmp_path)
+    server_context(cert=str(cert), key=str(key), password="legacy-pass", auth=False)
+    with pytest.raises(TLSSetupError, match="tls.key"):
+        server_context(cert=str(cert), key=str(key), password="wrong-pass", auth=False)

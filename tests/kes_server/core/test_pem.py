@@ -8,19 +8,14 @@ small RFC 1423 encrypter in this file for the ciphers neither produces.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives import padding, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x25519
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kes_server.core.pem import (
     PemBlock,
@@ -29,6 +24,7 @@ from kes_server.core.pem import (
     load_private_key,
     parse_pem,
 )
+from tests.support.legacy_pem import LEGACY_CIPHERS, legacy_encrypt
 from tests.support.paths import VECTORS_DIR
 
 CERTS = VECTORS_DIR / "certs"
@@ -276,41 +272,8 @@ def test_fixture_keys_match_their_certificates(name: str) -> None:
 
 # -------------------------------------------------- legacy RFC 1423 ciphers
 
-_LEGACY = {
-    "DES-CBC": (8, 8),
-    "DES-EDE3-CBC": (24, 8),
-    "AES-128-CBC": (16, 16),
-    "AES-192-CBC": (24, 16),
-    "AES-256-CBC": (32, 16),
-}
 
-
-def _legacy_encrypt(label: str, der: bytes, cipher: str, password: bytes) -> bytes:
-    """Independent RFC 1423 writer: EVP_BytesToKey(MD5) + CBC + PKCS#7."""
-    key_size, block = _LEGACY[cipher]
-    iv = os.urandom(block)
-    material, previous = b"", b""
-    while len(material) < key_size:
-        previous = hashlib.md5(previous + password + iv[:8]).digest()
-        material += previous
-    key = material[:key_size]
-    algorithm = (
-        algorithms.AES(key)
-        if cipher.startswith("AES")
-        else TripleDES(key * 3 if cipher == "DES-CBC" else key)
-    )
-    padder = padding.PKCS7(block * 8).padder()
-    encryptor = Cipher(algorithm, modes.CBC(iv)).encryptor()
-    body = encryptor.update(padder.update(der) + padder.finalize()) + encryptor.finalize()
-    b64 = base64.encodebytes(body).decode().replace("\n", "")
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    header = f"Proc-Type: 4,ENCRYPTED\nDEK-Info: {cipher},{iv.hex().upper()}\n\n"
-    return (
-        f"-----BEGIN {label}-----\n{header}" + "\n".join(lines) + f"\n-----END {label}-----\n"
-    ).encode()
-
-
-@pytest.mark.parametrize("cipher", sorted(_LEGACY))
+@pytest.mark.parametrize("cipher", sorted(LEGACY_CIPHERS))
 def test_legacy_ciphers(cipher: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     der = key.private_bytes(
@@ -318,7 +281,7 @@ def test_legacy_ciphers(cipher: str) -> None:
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    pem = _legacy_encrypt("EC PRIVATE KEY", der, cipher, b"p\xc3\xa4ss")
+    pem = legacy_encrypt("EC PRIVATE KEY", der, cipher, b"p\xc3\xa4ss")
     assert load_private_key(pem, "päss").public_key() == key.public_key()
     with pytest.raises(ValueError, match="incorrect password"):
         # A wrong key can pass the padding check by chance (about 1 in 256):

@@ -21,6 +21,7 @@ working, instead of silently accepting or rejecting everyone.
 from __future__ import annotations
 
 import ctypes
+import os
 import ssl
 import tempfile
 from pathlib import Path
@@ -84,8 +85,10 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: str, key: str, password: str) ->
 
     OpenSSL reads PKCS#8 and most legacy "Proc-Type: 4,ENCRYPTED" keys itself.
     Only when it cannot (e.g. single-DES keys, disabled in OpenSSL 3) do we
-    decrypt with our own loader and hand the key over through a private
-    (0600) temp file that is deleted at once, since ``ssl`` only loads files.
+    decrypt with our own loader. ``ssl`` only loads keys from a path, so the
+    decrypted key goes into an anonymous in-memory file (``memfd_create``,
+    Linux) that OpenSSL opens as ``/proc/self/fd/N``: no plaintext key is ever
+    written to a disk, and the file vanishes with its descriptor.
     """
     try:
         ctx.load_cert_chain(cert, key, password=password or None)
@@ -111,13 +114,22 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: str, key: str, password: str) ->
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    with tempfile.NamedTemporaryFile(suffix=".pem") as tmp:
-        tmp.write(plain)
-        tmp.flush()
-        try:
-            ctx.load_cert_chain(cert, tmp.name)
-        except ssl.SSLError as exc:
-            raise TLSSetupError(f"cannot load TLS certificate/key ({cert}, {key}): {exc}") from exc
+    try:
+        fd = os.memfd_create("kes-tls-key", os.MFD_CLOEXEC)
+    except (AttributeError, OSError) as exc:  # AttributeError: not Linux
+        raise TLSSetupError(
+            f"tls.key: OpenSSL cannot read this key ({native_error}) and there is no in-memory "
+            f"file to hand it over ({exc}); convert it to PKCS#8 (openssl pkcs8 -topk8)"
+        ) from exc
+    try:
+        view = memoryview(plain)
+        while view:
+            view = view[os.write(fd, view) :]
+        ctx.load_cert_chain(cert, f"/proc/self/fd/{fd}")
+    except OSError as exc:  # ssl.SSLError, or no /proc
+        raise TLSSetupError(f"cannot load TLS certificate/key ({cert}, {key}): {exc}") from exc
+    finally:
+        os.close(fd)
 
 
 def server_context(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +108,42 @@ def test_legacy_des_encrypted_key_loads_with_tls_password(tmp_path: Path) -> Non
     server_context(cert=str(cert), key=str(key), password="legacy-pass", auth=False)
     with pytest.raises(TLSSetupError, match="tls.key"):
         server_context(cert=str(cert), key=str(key), password="wrong-pass", auth=False)
+
+
+# Runs server_context in a fresh interpreter under an audit hook that records
+# every file Python opens for writing (tempfile, open(), os.open all report
+# it); the hook cannot be removed, hence the subprocess.
+_WRITES_AUDIT = """
+import json, os, sys
+from kes_server.tls import server_context
+
+written = []
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+def hook(event, args):
+    if event == "open":
+        path, mode, flags = args
+        if (isinstance(mode, str) and set(mode) & set("wax+")) or (flags or 0) & WRITE_FLAGS:
+            written.append(str(path))
+
+sys.addaudithook(hook)
+server_context(cert=sys.argv[1], key=sys.argv[2], password=sys.argv[3], auth=False)
+print(json.dumps(written))
+"""
+
+
+def test_legacy_key_fallback_writes_no_plaintext_key(tmp_path: Path) -> None:
+    """Issue 14.10: the decrypted key reaches OpenSSL without touching a disk."""
+    cert, key, _der = _legacy_des_key_pair(tmp_path)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _WRITES_AUDIT, str(cert), str(key), "legacy-pass"],
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout) == [], "a file was opened for writing"
+    assert list(tmpdir.iterdir()) == []

@@ -16,9 +16,8 @@ change) is recorded in that refresh's ``_Changes`` and re-applied on top of
 the snapshot, so a revocation is immediate and sticks: a forgotten identity
 or a deleted policy never comes back from a refresh that started earlier.
 
-Evaluation order (spec §3.2): unknown identity -> deny; root -> allow; no
-binding or a binding to a missing policy -> deny; then the policy decides
-(deny patterns first, then allow, default deny).
+The evaluation order (spec §3.2) is ``kes_server.core.policy.decide``'s, the
+same function the console uses to explain a decision.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from kes_server.core.errors import (
     NotAllowed,
     PolicyNotFound,
 )
-from kes_server.core.policy import Decision, Policy, evaluate
+from kes_server.core.policy import Decision, Policy, decide
 from kes_server.keystore.base import Namespace, Store, StoreError, StoreUnreachable
 from kes_server.keystore.failure import store_failure
 
@@ -258,17 +257,15 @@ class AccessControl:
 
     def decide(self, identity: str, path: str) -> Decision:
         """Whether ``identity`` may call ``path``, and which rule said so."""
-        if not identity:
-            return Decision(False, "default", None, "the request has no identity")
-        if identity == self.root:
-            return Decision(True, "allow", None, "root identity")
+        return decide(identity, path, root=self.root, assigned=self._assigned, rules=self._rules)
+
+    def _assigned(self, identity: str) -> str | None:
         binding = self.bindings.get(identity)
-        if binding is None:
-            return Decision(False, "default", None, "identity has no policy")
-        stored = self.policies.get(binding.policy)
-        if stored is None:
-            return Decision(False, "default", None, f"policy {binding.policy!r} does not exist")
-        return evaluate(stored.policy, path)
+        return None if binding is None else binding.policy
+
+    def _rules(self, name: str) -> Policy | None:
+        stored = self.policies.get(name)
+        return None if stored is None else stored.policy
 
     def allows(self, identity: str, path: str, v017_path: str | None = None) -> bool:
         """Whether ``identity`` may call ``path`` (and the v0.17 path an alias stands for)."""

@@ -432,22 +432,12 @@ def _parse_policies(
         if not isinstance(name, str) or not name:
             raise ConfigError("policy", f"invalid policy name {name!r}")
         section = r.mapping(body, path, {"allow", "deny", "paths", "identities"})
-        allow_raw = section.get("allow")
-        if allow_raw is None and "paths" in section:
-            allow_raw = section["paths"]  # v0.13 name of the allow list
-        lists: dict[str, list[str]] = {}
-        for kind, value in (("allow", allow_raw), ("deny", section.get("deny"))):
-            patterns = [p for p in r.string_list(value, f"{path}.{kind}", expand=False) if p]
-            lists[kind] = patterns
-        for kind, patterns in lists.items():
-            for i, pattern in enumerate(patterns):
-                try:
-                    compile_glob(pattern)
-                except BadPattern:
-                    raise ConfigError(
-                        f"{path}.{kind}[{i}]", f"syntax error in pattern {pattern!r}"
-                    ) from None
-        policy = Policy(allow=tuple(lists["allow"]), deny=tuple(lists["deny"]))
+        # "paths" is v0.13's name of the allow list; "allow" wins when both are there.
+        allow_key = "paths" if section.get("allow") is None and "paths" in section else "allow"
+        policy = Policy(
+            allow=_patterns(r, section.get(allow_key), f"{path}.{allow_key}", name, "allow"),
+            deny=_patterns(r, section.get("deny"), f"{path}.deny", name, "deny"),
+        )
         identities: list[str] = []
         for i, ident in enumerate(r.string_list(section.get("identities"), f"{path}.identities")):
             ident = ident.strip()
@@ -471,6 +461,24 @@ def _parse_policies(
         if ident == root and root:
             raise ConfigError("tls.proxy.identities", "the root identity cannot be a TLS proxy")
     return tuple(out)
+
+
+def _patterns(r: _Reader, raw: Any, path: str, policy: str, kind: str) -> tuple[str, ...]:
+    """One allow/deny list: globs are checked where they stand, empty ones dropped (as KES).
+
+    A bad glob stops start-up with KES v0.17's text after the field, e.g.
+    ``policy.my-app.allow[2]: policy "my-app" contains invalid allow pattern:
+    syntax error in pattern``.
+    """
+    patterns = r.string_list(raw, path, expand=False)
+    for i, pattern in enumerate(patterns):
+        try:
+            compile_glob(pattern)
+        except BadPattern as exc:
+            raise ConfigError(
+                f"{path}[{i}]", f'policy "{policy}" contains invalid {kind} pattern: {exc}'
+            ) from None
+    return tuple(p for p in patterns if p)
 
 
 def _parse_cache(r: _Reader, raw: Any) -> CacheConfig:

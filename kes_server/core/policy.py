@@ -11,44 +11,61 @@ Every :class:`Policy` holds only patterns that compile: invalid ones are
 refused when a policy is built (API: 400 ``invalid json``; config: a start-up
 error), never discovered while a request is being authorised.
 
-Who is bound to which policy is not this module's business (see
-``kes_server.access``); here we only answer "may this path be called".
+The whole authorisation order of spec §3.2 lives in :func:`decide`, which
+the server (``kes_server.access``) and the console (``kes_tui``) both call
+with their own view of who is bound to which policy: unknown identity ->
+deny; root -> allow; no binding, or a binding to a missing policy -> deny;
+then the policy's rules. Parsing the config file's ``policy:`` section is
+``kes_server.core.config``'s job; here a policy is built from patterns or
+from a ``policy/write`` body.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kes_server.core.errors import ConfigError, InvalidArgument
-from kes_server.core.glob import BadPattern, Glob, compile_glob, glob_regex
+from kes_server.core.errors import InvalidArgument
+from kes_server.core.glob import BadPattern, compile_glob, glob_regex
 
-__all__ = ["Decision", "Effect", "Policy", "evaluate"]
+__all__ = ["Decision", "Effect", "Policy", "decide", "evaluate"]
 
 Effect = Literal["allow", "deny", "default"]
 
 # The JSON fields of a policy body. Go's encoding/json matches field names
 # case-insensitively, so {"Allow": [...]} is what a Go client may send too.
 _JSON_FIELDS = ("allow", "deny")
-# Keys a policy section of the YAML config may hold besides allow/deny:
-# "identities" is read by the config loader; "paths" is v0.13's "allow".
-_CONFIG_FIELDS = frozenset({"allow", "deny", "paths", "identities"})
 
 
-def _compile_all(patterns: tuple[str, ...]) -> tuple[tuple[Glob, ...], re.Pattern[str] | None]:
-    """Compile each pattern, and all of them as one alternation (``None`` if empty)."""
-    globs = tuple(compile_glob(p) for p in patterns)
-    if not globs:
-        return globs, None
-    joined = "|".join(f"(?:{glob_regex(g.chunks)})" for g in globs)
-    return globs, re.compile(joined)
+def _matcher(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """All ``patterns`` as one alternation, one group each (``None`` if empty).
+
+    One ``fullmatch`` then tests a path against the whole list, and the
+    matching group names the rule: the regex engine tries the alternatives in
+    order, so it is the first pattern that matches, as a loop would find.
+    Raises :class:`BadPattern` for a malformed pattern.
+    """
+    if not patterns:
+        return None
+    return re.compile("|".join(f"({glob_regex(compile_glob(p).chunks)})" for p in patterns))
+
+
+def _first_match(
+    matcher: re.Pattern[str] | None, patterns: tuple[str, ...], path: str
+) -> str | None:
+    if matcher is None:
+        return None
+    match = matcher.fullmatch(path)
+    if match is None or match.lastindex is None:
+        return None
+    return patterns[match.lastindex - 1]
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of :func:`evaluate`, with enough detail to log or audit.
+    """The outcome of :func:`decide` or :func:`evaluate`, with enough detail to log or audit.
 
     ``rule`` is the pattern that decided (``None`` when nothing matched);
     ``reason`` is a human-readable sentence for traces and the TUI.
@@ -58,6 +75,8 @@ class Decision:
     effect: Effect
     rule: str | None
     reason: str
+    #: The policy that decided (``None`` before a policy was consulted).
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,18 +85,12 @@ class Policy:
 
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
-    _allow_globs: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
-    _deny_globs: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
     _allow_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _deny_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        allow_globs, allow_re = _compile_all(self.allow)
-        deny_globs, deny_re = _compile_all(self.deny)
-        object.__setattr__(self, "_allow_globs", allow_globs)
-        object.__setattr__(self, "_deny_globs", deny_globs)
-        object.__setattr__(self, "_allow_re", allow_re)
-        object.__setattr__(self, "_deny_re", deny_re)
+        object.__setattr__(self, "_allow_re", _matcher(self.allow))
+        object.__setattr__(self, "_deny_re", _matcher(self.deny))
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -103,57 +116,10 @@ class Policy:
         except BadPattern:
             raise InvalidArgument("invalid json") from None
 
-    @classmethod
-    def from_config(cls, name: str, mapping: Mapping[str, object]) -> Policy:
-        """Build a policy from the ``policy.<name>`` section of the YAML config.
-
-        Raises :class:`ConfigError` naming the offending field, e.g.
-        ``policy.my-app.allow[2]: policy "my-app" contains invalid allow
-        pattern: syntax error in pattern`` (v0.17's start-up text after the
-        field). ``identities`` is allowed but ignored here; v0.13's ``paths``
-        is read as ``allow`` when ``allow`` is absent.
-        """
-        if not isinstance(mapping, Mapping):
-            raise ConfigError(f"policy.{name}", "must be a mapping with 'allow' and 'deny'")
-        for key in mapping:
-            if key not in _CONFIG_FIELDS:
-                raise ConfigError(f"policy.{name}.{key}", "unknown field")
-        allow_key = "allow" if "allow" in mapping or "paths" not in mapping else "paths"
-        lists: dict[str, tuple[str, ...]] = {}
-        for kind, key in (("allow", allow_key), ("deny", "deny")):
-            path = f"policy.{name}.{key}"
-            value = mapping.get(key)
-            if value is None:
-                lists[kind] = ()
-                continue
-            if not isinstance(value, list | tuple):
-                raise ConfigError(path, "must be a list of glob patterns")
-            patterns: list[str] = []
-            for i, pattern in enumerate(value):
-                if not isinstance(pattern, str):
-                    raise ConfigError(f"{path}[{i}]", "must be a string")
-                try:
-                    compile_glob(pattern)
-                except BadPattern:
-                    raise ConfigError(
-                        f"{path}[{i}]",
-                        f'policy "{name}" contains invalid {kind} pattern: syntax error in pattern',
-                    ) from None
-                if pattern:
-                    patterns.append(pattern)
-            lists[kind] = tuple(patterns)
-        return cls(allow=lists["allow"], deny=lists["deny"])
-
     # ------------------------------------------------------------ behaviour
     def to_json(self) -> dict[str, list[str]]:
         """The wire form: both lists always present (``[]``, never ``null``), in order."""
         return {"allow": list(self.allow), "deny": list(self.deny)}
-
-    def allows(self, path: str) -> bool:
-        """Fast yes/no for the request hot path: one regex call per list."""
-        if self._deny_re is not None and self._deny_re.fullmatch(path) is not None:
-            return False
-        return self._allow_re is not None and self._allow_re.fullmatch(path) is not None
 
 
 def _json_patterns(value: object) -> tuple[str, ...]:
@@ -174,13 +140,48 @@ def _json_patterns(value: object) -> tuple[str, ...]:
 def evaluate(policy: Policy, path: str) -> Decision:
     """Decide ``path`` under ``policy``: deny rules first, then allow, else deny.
 
-    Slower than :meth:`Policy.allows` because it reports which rule decided,
-    which audit logs and ``kes`` tooling want.
+    One regex call per list (this runs on every request) that still names the
+    rule that decided, for audit logs and the console.
     """
-    for glob in policy._deny_globs:
-        if glob.match(path):
-            return Decision(False, "deny", glob.pattern, f"denied by pattern {glob.pattern!r}")
-    for glob in policy._allow_globs:
-        if glob.match(path):
-            return Decision(True, "allow", glob.pattern, f"allowed by pattern {glob.pattern!r}")
+    rule = _first_match(policy._deny_re, policy.deny, path)
+    if rule is not None:
+        return Decision(False, "deny", rule, f"denied by pattern {rule!r}")
+    rule = _first_match(policy._allow_re, policy.allow, path)
+    if rule is not None:
+        return Decision(True, "allow", rule, f"allowed by pattern {rule!r}")
     return Decision(False, "default", None, "no allow pattern matches")
+
+
+def decide(
+    identity: str,
+    path: str,
+    *,
+    root: str,
+    assigned: Callable[[str], str | None],
+    rules: Callable[[str], Policy | None],
+) -> Decision:
+    """May ``identity`` call ``path``? The one authorisation order (spec §3.2).
+
+    ``root`` is the root identity ("" when unknown or disabled);
+    ``assigned(identity)`` names the identity's policy (``None``: unbound);
+    ``rules(name)`` is that policy (``None``: it does not exist). The server
+    and the console pass their own views, so they cannot disagree on order.
+    """
+    if not identity:
+        return Decision(
+            False, "default", None, "unknown identity (no client certificate): always denied"
+        )
+    if identity == root:
+        return Decision(True, "allow", None, "root (admin) identity: policies are never consulted")
+    name = assigned(identity)
+    if name is None:
+        return Decision(False, "default", None, "no policy is assigned to this identity: denied")
+    policy = rules(name)
+    if policy is None:
+        return Decision(
+            False, "default", None, f"assigned policy {name!r} does not exist: denied", name
+        )
+    verdict = evaluate(policy, path)
+    return Decision(
+        verdict.allowed, verdict.effect, verdict.rule, f"policy {name!r}: {verdict.reason}", name
+    )

@@ -3,9 +3,9 @@
 The console keeps a snapshot of the server's identity bindings and policies
 (whatever the operator's own policy lets it read) and answers two questions
 from it without another round trip: what friendly name to show for an
-identity, and which rule decided a request. The rule is found with the
-server's own policy engine (``kes_server.core.policy.evaluate``), so the
-console can never disagree with the server about a glob.
+identity, and which rule decided a request. The answer comes from the
+server's own ``kes_server.core.policy.decide``, so the console can never
+disagree with the server about the order of the checks or a glob.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kes_server.core.glob import BadPattern
-from kes_server.core.policy import Policy as CorePolicy, evaluate
+from kes_server.core.policy import Policy as CorePolicy, decide
 
 __all__ = ["OPERATIONS", "Directory", "MatrixRow", "Operation", "Verdict", "policy_matrix"]
 
@@ -118,30 +118,27 @@ class Directory:
             return None
 
     def explain(self, identity: str, path: str) -> Verdict:
-        """Decide ``path`` for ``identity`` the way the server does (spec §3.2)."""
-        if not identity:
-            return Verdict(False, "unknown identity (no client certificate): always denied")
-        if identity == self.root_identity:
-            return Verdict(True, "root (admin) identity: policies are never consulted")
+        """Decide ``path`` for ``identity`` with the server's own order (``core.policy.decide``).
+
+        Only what this console cannot know is answered here: an identity
+        missing from a listing it may not read in full, or a policy it may
+        not read.
+        """
         policy_name = self.identities.get(identity)
-        if policy_name is None:
-            if self.problems:
-                return Verdict(None, "identity not in the listing this console may read")
-            return Verdict(False, "no policy is assigned to this identity: denied")
-        if policy_name not in self.policies:
-            return Verdict(
-                False, f"assigned policy {policy_name!r} does not exist: denied", None, policy_name
-            )
-        policy = self.core_policy(policy_name)
-        if policy is None:
-            return Verdict(None, f"cannot read policy {policy_name!r}", None, policy_name)
-        decision = evaluate(policy, path)
-        return Verdict(
-            decision.allowed,
-            f"policy {policy_name!r}: {decision.reason}",
-            decision.rule,
-            policy_name,
+        if identity and identity != self.root_identity:
+            if policy_name is None:
+                if self.problems:
+                    return Verdict(None, "identity not in the listing this console may read")
+            elif policy_name in self.policies and self.core_policy(policy_name) is None:
+                return Verdict(None, f"cannot read policy {policy_name!r}", None, policy_name)
+        decision = decide(
+            identity,
+            path,
+            root=self.root_identity,
+            assigned=self.identities.get,
+            rules=self.core_policy,
         )
+        return Verdict(decision.allowed, decision.reason, decision.rule, decision.policy)
 
 
 @dataclass(frozen=True)

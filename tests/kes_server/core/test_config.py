@@ -18,7 +18,8 @@ from kes_server.core.config import (
     parse_duration,
 )
 from kes_server.core.errors import ConfigError
-from tests.support.paths import VECTORS_DIR
+from kes_server.core.policy import Policy
+from tests.support.paths import VECTORS_DIR, load_vectors
 
 CONFIGS = sorted((VECTORS_DIR / "configs").glob("*.y*ml"))
 
@@ -131,6 +132,73 @@ def test_errors_name_the_field(doc: dict[str, object], field: str, fragment: str
         parse_config(doc, {})
     assert info.value.field == field
     assert fragment in str(info.value)
+
+
+# ------------------------------------------------------------------ policies
+# The config file's policy section has one parser: core.config.
+
+BAD_PATTERNS: list[str] = [b["pattern"] for b in load_vectors("policy_match.json")["bad_patterns"]]
+
+
+@pytest.mark.parametrize("pattern", BAD_PATTERNS, ids=repr)
+@pytest.mark.parametrize("kind", ["allow", "deny"])
+def test_bad_policy_patterns_use_kes_start_up_text(pattern: str, kind: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"policy": {"my-app": {kind: ["/v1/key/create/*", pattern]}}})
+    assert info.value.field == f"policy.my-app.{kind}[1]"
+    assert info.value.problem == (
+        f'policy "my-app" contains invalid {kind} pattern: syntax error in pattern'
+    )
+
+
+def test_policy_section() -> None:
+    ident = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"
+    cfg = parse_config(
+        {
+            "policy": {
+                "my-app": {
+                    "allow": ["/v1/key/create/my-app*", ""],
+                    "deny": ["/v1/key/*/my-app-internal*"],
+                    "identities": [ident],
+                },
+                "empty": {},
+                "nulls": {"allow": None, "deny": None},
+            }
+        }
+    )
+    by_name = {p.name: p for p in cfg.policies}
+    assert by_name["my-app"].policy == Policy(
+        allow=("/v1/key/create/my-app*",), deny=("/v1/key/*/my-app-internal*",)
+    )
+    assert by_name["my-app"].identities == (ident,)
+    assert by_name["empty"].policy == Policy()
+    assert by_name["nulls"].policy == Policy()
+
+
+def test_policy_v013_paths() -> None:
+    cfg = parse_config({"policy": {"old": {"paths": ["/v1/key/*/*"]}}})
+    assert cfg.policies[0].policy.allow == ("/v1/key/*/*",)
+    both = parse_config({"policy": {"both": {"allow": ["/a"], "paths": ["/b"]}}})
+    assert both.policies[0].policy.allow == ("/a",)
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ({"allow": "/v1/*"}, "policy.p.allow"),
+        ({"deny": {"x": 1}}, "policy.p.deny"),
+        ({"allow": ["/ok", ["/nested"]]}, "policy.p.allow[1]"),
+        ({"allow": [], "color": "red"}, "policy.p.color"),
+        ({"paths": ["/ok", "[x-]"]}, "policy.p.paths[1]"),  # the field the file names
+        ({"allow": ["", "/ok", "[x-]"]}, "policy.p.allow[2]"),  # empty entries still count
+        (["/v1/*"], "policy.p"),
+    ],
+    ids=repr,
+)
+def test_policy_errors_name_the_field(section: object, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"policy": {"p": section}})
+    assert info.value.field == field
 
 
 def test_yaml_syntax_error_is_a_config_error() -> None:

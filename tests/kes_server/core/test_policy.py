@@ -1,7 +1,7 @@
 """Tests for kes_server.core.policy (UPSTREAM_TESTS D1-D5, J1).
 
-Every case of ``shared/vectors/policy_match.json`` is evaluated both ways
-(:func:`evaluate` and :meth:`Policy.allows`); the two wiki tables of the
+Every case of ``shared/vectors/policy_match.json`` is evaluated directly and
+through a ``policy/write`` body; the two wiki tables of the
 configuration guide (``shared/seeds/002_*.txt``) are cross-checked against
 the vectors' ``seed-table*`` cases so none can silently go missing.
 """
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kes_server.core.errors import ConfigError, InvalidArgument
+from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import BadPattern, compile_glob
-from kes_server.core.policy import Decision, Policy, evaluate
+from kes_server.core.policy import Decision, Policy, decide, evaluate
 from tests.support.paths import SHARED_DIR, load_vectors
 
 VECTORS: dict[str, Any] = load_vectors("policy_match.json")
@@ -36,7 +36,6 @@ def test_policy_match_vectors(case: dict[str, Any]) -> None:
     decision = evaluate(policy, case["path"])
     expected = case["expect"] == "allow"
     assert decision.allowed is expected
-    assert policy.allows(case["path"]) is expected
     if decision.effect == "allow":
         assert decision.rule in case["allow"]
     elif decision.effect == "deny":
@@ -51,7 +50,7 @@ def test_policy_match_vectors_through_json(case: dict[str, Any]) -> None:
     """The same verdicts when the policy arrives as a policy/write body."""
     body = json.loads(json.dumps({"allow": case["allow"], "deny": case["deny"]}))
     policy = Policy.from_json(body)
-    assert policy.allows(case["path"]) is (case["expect"] == "allow")
+    assert evaluate(policy, case["path"]).allowed is (case["expect"] == "allow")
 
 
 def _seed_tables(text: str) -> list[tuple[list[str], list[tuple[str, str]]]]:
@@ -123,12 +122,6 @@ def test_bad_patterns_are_rejected(pattern: str, kind: str) -> None:
         Policy.from_json({kind: ["/v1/key/create/*", pattern]})
     assert info.value.message == "invalid json"
     assert info.value.status == 400
-    with pytest.raises(ConfigError) as cfg:
-        Policy.from_config("my-app", {kind: ["/v1/key/create/*", pattern]})
-    assert cfg.value.field == f"policy.my-app.{kind}[1]"
-    assert cfg.value.problem == (
-        f'policy "my-app" contains invalid {kind} pattern: syntax error in pattern'
-    )
 
 
 def test_empty_and_missing_lists() -> None:
@@ -136,7 +129,6 @@ def test_empty_and_missing_lists() -> None:
     for body in bodies:
         policy = Policy.from_json(body)
         assert policy == Policy()
-        assert not policy.allows("/v1/key/create/a")
         assert evaluate(policy, "/v1/key/create/a") == Decision(
             False, "default", None, "no allow pattern matches"
         )
@@ -221,60 +213,13 @@ def test_first_matching_rule_decides() -> None:
 def test_path_tricks_do_not_match(path: str) -> None:
     """D5: a segment wildcard never reaches into the next segment."""
     policy = Policy(allow=("/v1/key/create/*",))
-    assert not policy.allows(path)
     assert not evaluate(policy, path).allowed
 
 
 def test_class_does_not_match_longer_names() -> None:
     policy = Policy(allow=("/v1/key/create/[a-z]",))
-    assert policy.allows("/v1/key/create/k")
-    assert not policy.allows("/v1/key/create/key")
-
-
-# -------------------------------------------------------------- from_config
-
-
-def test_from_config() -> None:
-    policy = Policy.from_config(
-        "my-app",
-        {
-            "allow": ["/v1/key/create/my-app*", ""],
-            "deny": ["/v1/key/*/my-app-internal*"],
-            "identities": ["3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"],
-        },
-    )
-    assert policy == Policy(allow=("/v1/key/create/my-app*",), deny=("/v1/key/*/my-app-internal*",))
-    assert Policy.from_config("empty", {}) == Policy()
-    assert Policy.from_config("nulls", {"allow": None, "deny": None}) == Policy()
-
-
-def test_from_config_v013_paths() -> None:
-    assert Policy.from_config("old", {"paths": ["/v1/key/*/*"]}).allow == ("/v1/key/*/*",)
-    both = Policy.from_config("both", {"allow": ["/a"], "paths": ["/b"]})
-    assert both.allow == ("/a",)
-
-
-@pytest.mark.parametrize(
-    ("mapping", "field"),
-    [
-        ({"allow": "/v1/*"}, "policy.p.allow"),
-        ({"deny": {"x": 1}}, "policy.p.deny"),
-        ({"allow": ["/ok", 7]}, "policy.p.allow[1]"),
-        ({"allow": [], "color": "red"}, "policy.p.color"),
-        ({"paths": ["/ok", "[x-]"]}, "policy.p.paths[1]"),
-    ],
-    ids=repr,
-)
-def test_from_config_errors(mapping: dict[str, object], field: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        Policy.from_config("p", mapping)
-    assert info.value.field == field
-
-
-def test_from_config_rejects_non_mapping() -> None:
-    with pytest.raises(ConfigError) as info:
-        Policy.from_config("p", ["/v1/*"])  # type: ignore[arg-type]
-    assert info.value.field == "policy.p"
+    assert evaluate(policy, "/v1/key/create/k").allowed
+    assert not evaluate(policy, "/v1/key/create/key").allowed
 
 
 # ------------------------------------------------------------ value object
@@ -308,10 +253,59 @@ _PATH = st.builds(
     deny=st.lists(_PATTERN, max_size=3),
     path=_PATH,
 )
-def test_allows_agrees_with_evaluate(allow: list[str], deny: list[str], path: str) -> None:
+def test_evaluate_names_the_first_rule_that_matches(
+    allow: list[str], deny: list[str], path: str
+) -> None:
+    """The one-regex evaluation agrees with matching each glob in turn."""
     policy = Policy(allow=tuple(allow), deny=tuple(deny))
     decision = evaluate(policy, path)
-    assert policy.allows(path) is decision.allowed
-    deny_hit = any(compile_glob(p).match(path) for p in deny)
-    allow_hit = any(compile_glob(p).match(path) for p in allow)
-    assert decision.allowed is (allow_hit and not deny_hit)
+    first_deny = next((p for p in deny if compile_glob(p).match(path)), None)
+    first_allow = next((p for p in allow if compile_glob(p).match(path)), None)
+    if first_deny is not None:
+        assert (decision.allowed, decision.effect, decision.rule) == (False, "deny", first_deny)
+    elif first_allow is not None:
+        assert (decision.allowed, decision.effect, decision.rule) == (True, "allow", first_allow)
+    else:
+        assert (decision.allowed, decision.effect, decision.rule) == (False, "default", None)
+
+
+# ------------------------------------------------------------------- decide
+
+ROOT = "r" * 64
+APP = "a" * 64
+RULES = {"app": Policy(allow=("/v1/key/generate/*",), deny=("/v1/key/generate/secret",))}
+BINDINGS = {APP: "app", "b" * 64: "gone"}
+
+
+def _decide(identity: str, path: str, root: str = ROOT) -> Decision:
+    return decide(identity, path, root=root, assigned=BINDINGS.get, rules=RULES.get)
+
+
+def test_decide_follows_the_spec_order() -> None:
+    """Spec §3.2: unknown -> deny; root -> allow; unbound or missing policy -> deny; rules."""
+    assert _decide("", "/v1/status") == Decision(
+        False, "default", None, "unknown identity (no client certificate): always denied"
+    )
+    assert _decide("", "/v1/status", root="").allowed is False  # no root: "" is not root
+    root = _decide(ROOT, "/v1/key/delete/anything")
+    assert (root.allowed, root.rule, root.policy) == (True, None, None)
+    assert _decide("c" * 64, "/v1/status") == Decision(
+        False, "default", None, "no policy is assigned to this identity: denied"
+    )
+    assert _decide("b" * 64, "/v1/status") == Decision(
+        False, "default", None, "assigned policy 'gone' does not exist: denied", "gone"
+    )
+    assert _decide(APP, "/v1/key/generate/k") == Decision(
+        True,
+        "allow",
+        "/v1/key/generate/*",
+        "policy 'app': allowed by pattern '/v1/key/generate/*'",
+        "app",
+    )
+    denied = _decide(APP, "/v1/key/generate/secret")
+    assert (denied.allowed, denied.effect, denied.rule) == (
+        False,
+        "deny",
+        "/v1/key/generate/secret",
+    )
+    assert _decide(APP, "/v1/key/create/k").effect == "default"

@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STATE  ?= .kes-dev
 ARGS   ?=
 
-.PHONY: help install install-test run test check lint fmt pytest apt-test bench compat clean
+.PHONY: help install install-test run test test-fast check lint fmt pytest apt-test bench compat clean
 
 help:
 	@echo "make run      set up and start a dev kes-server (then attach kes / kes-tui)"
 	@echo "make test     set up and run lint, type checks and the whole test suite"
+	@echo "make test-fast  unit tests only: no kes-server, nginx, etcd, OpenBao or moto processes"
 	@echo "make install  create $(VENV) and install pykes (editable)"
 	@echo "make check    ruff, mypy --strict, import contracts"
 	@echo "make fmt      format the code"
@@ -57,6 +58,11 @@ pytest: install-test apt-test
 	$(BIN)/pytest $(ARGS)
 
 test: check pytest
+
+# The unit lane: tests marked e2e (a kes-server subprocess), etcd, nginx, vault or aws
+# are left out, and a test that starts a kes-server without the mark fails instead.
+test-fast: install-test
+	KES_UNIT_ONLY=1 $(BIN)/pytest -m "not e2e and not etcd and not nginx and not vault and not aws" $(ARGS)
 
 .PHONY: cluster
 cluster: install-test apt-test

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from pathlib import Path
 
+import pytest
 from rich.console import Console, RenderableType
 from textual.widgets import DataTable, Input, Static
 
@@ -25,9 +27,11 @@ from kes_tui.widgets import DetailPane, EventLog, PolicyMatrix
 from tests.kes_tui.conftest import SIZE, AppFactory, make_app, wait_for
 from tests.support.server import RunningServer, start_server
 
+pytestmark = pytest.mark.e2e
+
 
 def plain(renderable: RenderableType) -> str:
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=200, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
 

@@ -114,6 +114,10 @@ class RunningServer:
         return self.directory / "server.stderr"
 
     def start(self) -> None:
+        if os.environ.get("KES_UNIT_ONLY"):
+            raise RuntimeError(
+                "this test starts a kes-server: mark it e2e (make test-fast runs unit tests only)"
+            )
         out = open(self.stdout_path, "ab")  # noqa: SIM115 - owned by the process
         err = open(self.stderr_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -125,7 +129,11 @@ class RunningServer:
         )
         out.close()
         err.close()
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # never leave a server running that no test will stop
+            raise
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

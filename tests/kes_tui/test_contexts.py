@@ -13,7 +13,7 @@ from kes_client import Client
 from kes_tui.cli import build_app
 from kes_tui.contexts import ContextError, load_contexts
 from kes_tui.screens import ContextScreen, KeysScreen
-from tests.kes_tui.conftest import SIZE, wait_for
+from tests.kes_tui.conftest import SIZE, on_a_server, wait_for
 from tests.support.server import RunningServer, start_server
 
 
@@ -61,6 +61,7 @@ def test_file_format(tmp_path: Path) -> None:
         load_contexts(file)
 
 
+@on_a_server
 async def test_switch_server_inside_the_console(
     tmp_path: Path, kes_server: RunningServer, second_server: RunningServer
 ) -> None:
@@ -93,6 +94,7 @@ async def test_switch_server_inside_the_console(
         assert all(r.marker or r.identity == second_server.root_identity for r in app.audit.rows)
 
 
+@on_a_server
 async def test_unusable_context_keeps_the_current_one(
     tmp_path: Path, kes_server: RunningServer
 ) -> None:
@@ -111,6 +113,7 @@ async def test_unusable_context_keeps_the_current_one(
         assert app.header.context == "one" and app.header.audit.phase == "live"
 
 
+@on_a_server
 def test_without_credentials_the_current_context_opens(
     tmp_path: Path, kes_server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

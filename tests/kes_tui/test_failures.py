@@ -12,8 +12,10 @@ from kes_client import AsyncClient
 from kes_tui.app import KesApp
 from kes_tui.screens import IdentitiesScreen, KeysScreen, PoliciesScreen, StatusScreen
 from kes_tui.widgets import EmptyState, EventLog
-from tests.kes_tui.conftest import SIZE, screen_lines, wait_for
+from tests.kes_tui.conftest import ON_A_SERVER, SIZE, screen_lines, wait_for
 from tests.support.server import RunningServer, free_port
+
+pytestmark = ON_A_SERVER
 
 TRUST_FIX = "pass --ca FILE (the CA that signed the server certificate) or -k"
 

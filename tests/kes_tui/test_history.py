@@ -9,7 +9,7 @@ from kes_client import Client, KeyNotFound
 from kes_tui.cli import build_app
 from kes_tui.model import read_history
 from kes_tui.screens import AuditScreen
-from tests.kes_tui.conftest import SIZE, wait_for
+from tests.kes_tui.conftest import SIZE, on_a_server, wait_for
 from tests.support.server import start_server
 
 
@@ -26,6 +26,7 @@ def test_read_history_sorts_a_journal() -> None:
     assert len(history.errors) == 1 and history.skipped == 2 and history.dropped == 1
 
 
+@on_a_server
 async def test_console_opens_on_the_servers_audit_log(tmp_path: Path) -> None:
     with start_server(tmp_path / "srv", store="mem", config={"log": {"audit": "on"}}) as server:
         with Client(server.url, cert=server.root_cert, key=server.root_key, ca=server.ca_file) as c:

@@ -12,8 +12,10 @@ from textual.widgets import Input, OptionList, Static
 
 from kes_client import AsyncClient, Policy, PolicyNotFound
 from kes_tui.screens import ConfirmScreen, FormScreen, KeysScreen, PoliciesScreen
-from tests.kes_tui.conftest import SIZE, AppFactory, wait_for
+from tests.kes_tui.conftest import ON_A_SERVER, SIZE, AppFactory, wait_for
 from tests.support.server import RunningServer
+
+pytestmark = ON_A_SERVER
 
 
 def unique(prefix: str) -> str:

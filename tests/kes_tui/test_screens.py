@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from rich.console import Console, RenderableType
 from textual.widgets import DataTable, Input, Static
 
@@ -26,27 +23,10 @@ from kes_tui.screens import (
 )
 from kes_tui.screens.status import metrics_table, status_table
 from kes_tui.widgets import DetailPane, EventLog, PolicyMatrix
-from tests.kes_tui.conftest import SIZE, AppFactory, make_app, wait_for
+from tests.kes_tui.conftest import ON_A_SERVER, SIZE, AppFactory, make_app, wait_for
 from tests.support.server import RunningServer, start_server
 
-pytestmark = [
-    pytest.mark.e2e,
-    # httpcore's anyio backend closes a connection only on Exception, so a request
-    # cancelled during its TLS handshake leaks the socket and its transport. The console
-    # cancels its trace readers when it exits, possibly while one reconnects; the leak is
-    # httpcore's (reproduced with plain httpx), not ours. _collect_garbage makes every
-    # test's leaks surface in its own teardown, so this filter covers this module only.
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <(socket.socket|function _SelectorTransport.__del__)"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    yield
-    gc.collect()
+pytestmark = ON_A_SERVER
 
 
 def plain(renderable: RenderableType) -> str:

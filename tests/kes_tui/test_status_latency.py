@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console, RenderableType
 
 from kes_tui.screens import StatusScreen
 from kes_tui.screens.status import audit_latency_table, metrics_table
-from tests.kes_tui.conftest import SIZE, AppFactory, screen_lines, sync_client, wait_for
+from tests.kes_tui.conftest import (
+    ON_A_SERVER,
+    SIZE,
+    AppFactory,
+    screen_lines,
+    sync_client,
+    wait_for,
+)
 from tests.support.server import RunningServer
+
+pytestmark = ON_A_SERVER
 
 
 def plain(renderable: RenderableType) -> str:
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=200, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
 

@@ -30,7 +30,7 @@ from typing import Literal
 from kes_server.core.errors import InvalidArgument
 from kes_server.core.glob import BadPattern, compile_glob, glob_regex
 
-__all__ = ["Decision", "Effect", "Policy", "decide", "evaluate"]
+__all__ = ["Decision", "Effect", "Policy", "Step", "decide", "evaluate"]
 
 Effect = Literal["allow", "deny", "default"]
 
@@ -63,20 +63,45 @@ def _first_match(
     return patterns[match.lastindex - 1]
 
 
-@dataclass(frozen=True)
+#: Which step of :func:`decide` answered: before any policy, or a policy's rules.
+Step = Literal["no identity", "root", "unassigned", "missing policy", "rules"]
+
+_STEP_REASONS: dict[Step, str] = {
+    "no identity": "unknown identity (no client certificate): always denied",
+    "root": "root (admin) identity: policies are never consulted",
+    "unassigned": "no policy is assigned to this identity: denied",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of :func:`decide` or :func:`evaluate`, with enough detail to log or audit.
 
     ``rule`` is the pattern that decided (``None`` when nothing matched);
-    ``reason`` is a human-readable sentence for traces and the TUI.
+    ``policy`` the policy consulted (``None`` before one was). The sentence
+    for traces and the console, ``reason``, is only built when asked for:
+    the request path needs nothing but ``allowed``.
     """
 
     allowed: bool
     effect: Effect
     rule: str | None
-    reason: str
-    #: The policy that decided (``None`` before a policy was consulted).
     policy: str | None = None
+    step: Step = "rules"
+
+    @property
+    def reason(self) -> str:
+        if self.step in _STEP_REASONS:
+            return _STEP_REASONS[self.step]
+        if self.step == "missing policy":
+            return f"assigned policy {self.policy!r} does not exist: denied"
+        if self.effect == "deny":
+            verdict = f"denied by pattern {self.rule!r}"
+        elif self.effect == "allow":
+            verdict = f"allowed by pattern {self.rule!r}"
+        else:
+            verdict = "no allow pattern matches"
+        return verdict if self.policy is None else f"policy {self.policy!r}: {verdict}"
 
 
 @dataclass(frozen=True)
@@ -137,19 +162,19 @@ def _json_patterns(value: object) -> tuple[str, ...]:
     return tuple(patterns)
 
 
-def evaluate(policy: Policy, path: str) -> Decision:
-    """Decide ``path`` under ``policy``: deny rules first, then allow, else deny.
+def evaluate(policy: Policy, path: str, name: str | None = None) -> Decision:
+    """Decide ``path`` under ``policy`` (called ``name``): deny rules first, then allow, else deny.
 
     One regex call per list (this runs on every request) that still names the
     rule that decided, for audit logs and the console.
     """
     rule = _first_match(policy._deny_re, policy.deny, path)
     if rule is not None:
-        return Decision(False, "deny", rule, f"denied by pattern {rule!r}")
+        return Decision(False, "deny", rule, name)
     rule = _first_match(policy._allow_re, policy.allow, path)
     if rule is not None:
-        return Decision(True, "allow", rule, f"allowed by pattern {rule!r}")
-    return Decision(False, "default", None, "no allow pattern matches")
+        return Decision(True, "allow", rule, name)
+    return Decision(False, "default", None, name)
 
 
 def decide(
@@ -168,20 +193,13 @@ def decide(
     and the console pass their own views, so they cannot disagree on order.
     """
     if not identity:
-        return Decision(
-            False, "default", None, "unknown identity (no client certificate): always denied"
-        )
+        return Decision(False, "default", None, None, "no identity")
     if identity == root:
-        return Decision(True, "allow", None, "root (admin) identity: policies are never consulted")
+        return Decision(True, "allow", None, None, "root")
     name = assigned(identity)
     if name is None:
-        return Decision(False, "default", None, "no policy is assigned to this identity: denied")
+        return Decision(False, "default", None, None, "unassigned")
     policy = rules(name)
     if policy is None:
-        return Decision(
-            False, "default", None, f"assigned policy {name!r} does not exist: denied", name
-        )
-    verdict = evaluate(policy, path)
-    return Decision(
-        verdict.allowed, verdict.effect, verdict.rule, f"policy {name!r}: {verdict.reason}", name
-    )
+        return Decision(False, "default", None, name, "missing policy")
+    return evaluate(policy, path, name)

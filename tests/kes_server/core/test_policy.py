@@ -129,9 +129,9 @@ def test_empty_and_missing_lists() -> None:
     for body in bodies:
         policy = Policy.from_json(body)
         assert policy == Policy()
-        assert evaluate(policy, "/v1/key/create/a") == Decision(
-            False, "default", None, "no allow pattern matches"
-        )
+        decision = evaluate(policy, "/v1/key/create/a")
+        assert decision == Decision(False, "default", None)
+        assert decision.reason == "no allow pattern matches"
 
 
 def test_empty_patterns_are_dropped() -> None:
@@ -185,9 +185,8 @@ def test_to_json_always_has_lists_in_order() -> None:
 def test_deny_wins_and_is_reported() -> None:
     policy = Policy(allow=("/v1/key/*/*",), deny=("/v1/key/*/secret",))
     decision = evaluate(policy, "/v1/key/decrypt/secret")
-    assert decision == Decision(
-        False, "deny", "/v1/key/*/secret", "denied by pattern '/v1/key/*/secret'"
-    )
+    assert decision == Decision(False, "deny", "/v1/key/*/secret")
+    assert decision.reason == "denied by pattern '/v1/key/*/secret'"
     decision = evaluate(policy, "/v1/key/decrypt/public")
     assert decision.allowed and decision.effect == "allow" and decision.rule == "/v1/key/*/*"
 
@@ -281,31 +280,59 @@ def _decide(identity: str, path: str, root: str = ROOT) -> Decision:
     return decide(identity, path, root=root, assigned=BINDINGS.get, rules=RULES.get)
 
 
+def _verdict(decision: Decision) -> tuple[object, ...]:
+    return (decision.allowed, decision.effect, decision.rule, decision.policy, decision.reason)
+
+
 def test_decide_follows_the_spec_order() -> None:
     """Spec §3.2: unknown -> deny; root -> allow; unbound or missing policy -> deny; rules."""
-    assert _decide("", "/v1/status") == Decision(
-        False, "default", None, "unknown identity (no client certificate): always denied"
+    assert _verdict(_decide("", "/v1/status")) == (
+        False,
+        "default",
+        None,
+        None,
+        "unknown identity (no client certificate): always denied",
     )
     assert _decide("", "/v1/status", root="").allowed is False  # no root: "" is not root
-    root = _decide(ROOT, "/v1/key/delete/anything")
-    assert (root.allowed, root.rule, root.policy) == (True, None, None)
-    assert _decide("c" * 64, "/v1/status") == Decision(
-        False, "default", None, "no policy is assigned to this identity: denied"
+    assert _verdict(_decide(ROOT, "/v1/key/delete/anything")) == (
+        True,
+        "allow",
+        None,
+        None,
+        "root (admin) identity: policies are never consulted",
     )
-    assert _decide("b" * 64, "/v1/status") == Decision(
-        False, "default", None, "assigned policy 'gone' does not exist: denied", "gone"
+    assert _verdict(_decide("c" * 64, "/v1/status")) == (
+        False,
+        "default",
+        None,
+        None,
+        "no policy is assigned to this identity: denied",
     )
-    assert _decide(APP, "/v1/key/generate/k") == Decision(
+    assert _verdict(_decide("b" * 64, "/v1/status")) == (
+        False,
+        "default",
+        None,
+        "gone",
+        "assigned policy 'gone' does not exist: denied",
+    )
+    assert _verdict(_decide(APP, "/v1/key/generate/k")) == (
         True,
         "allow",
         "/v1/key/generate/*",
-        "policy 'app': allowed by pattern '/v1/key/generate/*'",
         "app",
+        "policy 'app': allowed by pattern '/v1/key/generate/*'",
     )
-    denied = _decide(APP, "/v1/key/generate/secret")
-    assert (denied.allowed, denied.effect, denied.rule) == (
+    assert _verdict(_decide(APP, "/v1/key/generate/secret")) == (
         False,
         "deny",
         "/v1/key/generate/secret",
+        "app",
+        "policy 'app': denied by pattern '/v1/key/generate/secret'",
     )
-    assert _decide(APP, "/v1/key/create/k").effect == "default"
+    assert _verdict(_decide(APP, "/v1/key/create/k")) == (
+        False,
+        "default",
+        None,
+        "app",
+        "policy 'app': no allow pattern matches",
+    )

@@ -122,3 +122,5 @@ def test_dev_on_an_ipv6_address(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+        assert process.stderr is not None
+        process.stderr.close()

@@ -175,13 +175,26 @@ class LogBus:
             return
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         if self.console is not None:
-            text = self.console_format(event) if self.console_format else line
-            try:
-                self.console.write(text + "\n")
-                self.console.flush()
-            except (OSError, ValueError):
-                pass  # a closed stdout must not break request handling
-        encoded = line.encode() + b"\n"
+            self._to_console(self.console_format(event) if self.console_format else line)
+        self._fan_out(line.encode() + b"\n")
+
+    def publish_json(self, line: str) -> None:
+        """An event already encoded as one line of JSON (the audit events of requests,
+        built without a dict on the request path); only for buses with no console format."""
+        self._on_publish()
+        if self.console is not None:
+            self._to_console(line)
+        self._fan_out(line.encode() + b"\n")
+
+    def _to_console(self, text: str) -> None:
+        assert self.console is not None
+        try:
+            self.console.write(text + "\n")
+            self.console.flush()
+        except (OSError, ValueError):
+            pass  # a closed stdout must not break request handling
+
+    def _fan_out(self, encoded: bytes) -> None:
         for sub in self.subscribers:
             sub.push(encoded)
         if self.relay is not None:

@@ -1,9 +1,10 @@
 """Assembling and running one kes-server process from a ``Config``.
 
-Start-up order matters and mirrors KES: open the store, apply the config's
-policies, create the declarative keys (any failure aborts start-up), build
-and self-test TLS, then serve until SIGINT/SIGTERM. On shutdown live trace
-streams are ended first so hypercorn can drain in-flight requests quickly.
+Start-up order matters and mirrors KES: self-test and build TLS, bind the
+listening socket, open the store, apply the config's policies, create the
+declarative keys (any failure aborts start-up with one line), then serve
+until SIGINT/SIGTERM. On shutdown live trace streams are ended first, so the
+graceful stop only waits for real requests.
 """
 
 from __future__ import annotations

@@ -52,6 +52,8 @@ _NOT_FOUND_HEADERS: Headers = [
 ]
 _NOT_FOUND_BODY = b"404 page not found\n"
 _TRAILERS = b"Status,Error"
+#: A JSON string literal (quotes included), as ``json.dumps(..., ensure_ascii=False)``.
+_json_str = json.encoder.encode_basestring
 _TRAILERS_OK: Headers = [(b"Status", b"200"), (b"Error", b"")]
 
 
@@ -91,18 +93,12 @@ class _Record:
         if not audit.listening:
             audit.count()  # nobody reads it: count it, skip building it
             return
-        audit.publish(
-            {
-                "time": format_time_ns(self.wall),
-                "request": {
-                    "ip": self.ip,
-                    "method": exchange.method,
-                    "path": clip_path(exchange.path),
-                    "identity": self.identity,
-                },
-                "response": {"code": status, "time": elapsed},
-            }
+        request = (
+            f'{{"time":"{format_time_ns(self.wall)}","request":{{"ip":{_json_str(self.ip)},'
+            f'"method":{_json_str(exchange.method)},"path":{_json_str(clip_path(exchange.path))},'
+            f'"identity":{_json_str(self.identity)}}},'
         )
+        audit.publish_json(f'{request}"response":{{"code":{status},"time":{elapsed}}}}}')
 
 
 class API:

@@ -1,7 +1,9 @@
-"""The JSON bodies of the crypto endpoints, with no framework in sight.
+"""The JSON bodies of the crypto endpoints (generate, encrypt, decrypt).
 
-Shared by the Quart handlers (``key.py``) and the gateway's fast path
-(``fastpath.py``) so both answer byte-for-byte the same, errors included.
+Pure functions of a master key and a parsed request document, so the
+handlers in ``key.py`` stay a few lines each and these can be tested alone.
+The replies are assembled as bytes: they are on the path of every object
+MinIO stores.
 """
 
 from __future__ import annotations

@@ -231,3 +231,22 @@ async def test_deadlines_leave_other_cancellations_alone() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_an_audit_event_is_the_json_of_its_fields() -> None:
+    """The audit line is built by hand on the request path: it must be exactly what
+    ``json.dumps`` writes for the event, odd characters in the path included."""
+    state = await _state()
+    sub = state.audit.subscribe()
+    path = '/v1/key/create/a"b\\\\c\u00e9\u2028\x01'
+    await _serve(state, MemoryExchange("POST", path))
+    (line,) = await sub.next_batch()
+    event = json.loads(line)
+    assert event["request"] == {
+        "ip": "192.0.2.1",
+        "method": "POST",
+        "path": path,
+        "identity": ROOT,
+    }
+    assert event["response"]["code"] == 400
+    assert line == json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

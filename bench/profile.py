@@ -30,13 +30,14 @@ __all__ = ["AREAS", "CATEGORIES", "Profile", "flamegraph_svg", "load_collapsed",
 #: called it: ``SSLObject.write`` is encryption, ``_SelectorSocketTransport.write`` is
 #: the syscall).
 AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("TLS records (ssl, asyncio sslproto)", ("(ssl.py)", "asyncio/sslproto.py")),
-    ("metrics (prometheus_client)", ("prometheus_client/", "kes_server/metrics.py")),
+    ("TLS records (ssl, kes-server's TLS layer)", ("(ssl.py)", "kes_server/transport/tlsconn.py")),
+    ("metrics", ("prometheus_client/", "kes_server/metrics.py")),
     ("audit events (logbus)", ("kes_server/logbus.py",)),
     (
         "crypto + JSON body (seal, HMAC, AES-GCM, base64, json)",
         (
             "kes_server/core/crypto.py",
+            "kes_server/core/b64.py",
             "kes_server/api/wire.py",
             "(hmac.py)",
             "cryptography/",
@@ -44,19 +45,30 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "json/",
         ),
     ),
-    ("h11 (HTTP/1.1 parsing and writing)", ("h11/",)),
-    ("h2 / hpack", ("h2/", "hpack/")),
-    ("Quart / werkzeug", ("quart/", "werkzeug/")),
-    ("hypercorn (protocol, ASGI plumbing)", ("hypercorn/",)),
     (
-        "asyncio tasks, futures, wait_for",
+        "HTTP/1.1 (llhttp via httptools, kes-server's session)",
+        ("httptools/", "kes_server/transport/http1.py"),
+    ),
+    (
+        "HTTP/2 (h2, hpack, hyperframe, kes-server's session)",
+        ("h2/", "hpack/", "hyperframe/", "kes_server/transport/http2.py"),
+    ),
+    (
+        "asyncio tasks, futures",
         ("asyncio/tasks.py", "asyncio/futures.py", "asyncio/timeouts.py", "asyncio/locks.py"),
     ),
     (
-        "asyncio event loop + socket syscalls",
-        ("asyncio/selector_events.py", "asyncio/base_events.py", "asyncio/events.py", "selectors"),
+        "event loop + socket syscalls",
+        (
+            "asyncio/selector_events.py",
+            "asyncio/base_events.py",
+            "asyncio/events.py",
+            "selectors",
+            "asyncio/runners.py",
+            "uvloop",
+        ),
     ),
-    ("kes-server glue (gateway, fast path, identity, policy, keys)", ("kes_server/",)),
+    ("kes-server dispatch (routing, identity, policy, deadlines, keys)", ("kes_server/",)),
 )
 
 #: Kept under its old name for callers that only want the labels.

@@ -610,8 +610,7 @@ def _meta(bench: Bench, argv: Sequence[str]) -> dict[str, Any]:
         "openssl": ssl.OPENSSL_VERSION,
         "kernel": platform.release(),
         "versions": {
-            name: installed(name)
-            for name in ("cryptography", "uvloop", "httptools", "hpack", "quart", "hypercorn")
+            name: installed(name) for name in ("cryptography", "uvloop", "httptools", "h2", "hpack")
         },
         "pinning": bench.pin.describe(),
         "loadgen_loop": loops.best(),

@@ -26,7 +26,8 @@ def parse_json(data: bytes, *, required: bool = True) -> Any:
             raise InvalidArgument("invalid json")
         return {}
     try:
-        return json.loads(data)
+        # UTF-8 only, as Go's decoder (json.loads would also sniff UTF-16/32).
+        return json.loads(data.decode())
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: a few hundred KiB of "[[[[..." nests deeper than the
         # C decoder allows; that is malformed input, not an internal error.

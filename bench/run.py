@@ -45,7 +45,7 @@ __all__ = ["main"]
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "latest.json"
 DOC = REPO / "docs" / "performance.md"
-GROUPS = ("baseline", "uvloop", "upstream", "kes", "workers", "nginx", "etcd", "tui")
+GROUPS = ("baseline", "uvloop", "upstream", "kes", "workers", "nginx", "etcd", "kms", "tui")
 
 
 class Bench:
@@ -518,6 +518,65 @@ class Bench:
                 d,
                 best_of=2,
             )
+
+    def kms(self) -> None:
+        """Vault and AWS: warm generate vs in-memory, and what a cache miss costs (bench/kms.py)."""
+        from bench import kms
+
+        launchers = {"vault": kms.vault_section, "aws": kms.aws_section}
+        for prefix, store_label in kms.STORES:
+            label = f"generate, {store_label}, warm cache"
+            try:
+                with launchers[prefix](self.work / prefix) as section:
+                    keystore = {prefix: section}
+                    with servers.kes_server(
+                        self.certs,
+                        self.work,
+                        name=f"kes-{prefix}",
+                        config={"keystore": keystore},
+                        args=self.kes_args,
+                        cpus=self.pin.server,
+                    ) as srv:
+                        d = self.prepare(srv.target, lists=0)
+                        cpu = {"server": [srv.pid]}
+                        self.measure(
+                            f"{prefix}.generate", label, srv.target, "generate", cpu, d, best_of=2
+                        )
+                        self.measure(
+                            f"{prefix}.create-delete",
+                            f"create, delete (alternating), {store_label}: every call reaches it",
+                            srv.target,
+                            "create-delete",
+                            cpu,
+                            d,
+                        )
+                    ops = kms.store_ops(keystore)
+                    self.results[f"{prefix}.ops"] = {
+                        "id": f"{prefix}.ops",
+                        "label": f"{store_label}: one store operation on a fresh key",
+                        "ops": ops,
+                    }
+                    self.log(f"{prefix}.ops: {ops}")
+            except (ImportError, RuntimeError, OSError) as exc:
+                self.skip(f"{prefix}.generate", label, f"{prefix} launcher unavailable: {exc}")
+                continue
+            with servers.kes_server(
+                self.certs,
+                self.work,
+                name=f"kes-{prefix}-ref",
+                args=self.kes_args,
+                cpus=self.pin.server,
+            ) as srv:
+                d = self.prepare(srv.target, lists=0)
+                self.measure(
+                    f"{prefix}.memref",
+                    "generate, in-memory store (reference)",
+                    srv.target,
+                    "generate",
+                    {"server": [srv.pid]},
+                    d,
+                    best_of=2,
+                )
 
     def tui(self) -> None:
         from bench import tui

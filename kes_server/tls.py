@@ -96,11 +96,19 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: str, key: str, password: str) ->
     except ssl.SSLError as exc:  # first: an SSLError is an OSError too
         native_error = exc
     except OSError as exc:
-        raise TLSSetupError(f"cannot read TLS certificate or key: {exc}") from exc
+        # Name the file that is missing or unreadable (OpenSSL's error does not).
+        for field, path in (("tls.cert", cert), ("tls.key", key)):
+            try:
+                Path(path).read_bytes()
+            except OSError as missing:
+                raise TLSSetupError(
+                    f"{field}: cannot read '{path}': {missing.strerror or missing}"
+                ) from exc
+        raise TLSSetupError(f"cannot read TLS certificate or key ({cert}, {key}): {exc}") from exc
     try:
         key_pem = Path(key).read_bytes()
     except OSError as exc:
-        raise TLSSetupError(f"cannot read TLS private key: {exc}") from exc
+        raise TLSSetupError(f"tls.key: cannot read '{key}': {exc.strerror or exc}") from exc
     if b"ENCRYPTED" not in key_pem or not password:
         raise TLSSetupError(f"cannot load TLS certificate/key ({cert}, {key}): {native_error}")
     from cryptography.hazmat.primitives import serialization

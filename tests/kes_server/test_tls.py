@@ -147,3 +147,18 @@ def test_legacy_key_fallback_writes_no_plaintext_key(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr.decode()
     assert json.loads(result.stdout) == [], "a file was opened for writing"
     assert list(tmpdir.iterdir()) == []
+
+
+@pytest.mark.parametrize("missing", ["cert", "key"])
+def test_a_missing_tls_file_is_named(tmp_path: Path, missing: str) -> None:
+    """OpenSSL only says "No such file"; the start-up line says which field and path."""
+    key_pem, cert_pem = new_identity("localhost", server=True, key_type="ecdsa")
+    cert, key = tmp_path / "s.cert", tmp_path / "s.key"
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
+    gone = cert if missing == "cert" else key
+    gone.unlink()
+    with pytest.raises(TLSSetupError) as caught:
+        server_context(cert=str(cert), key=str(key), auth=False)
+    assert str(caught.value).startswith(f"tls.{missing}: cannot read '{gone}': ")
+    assert "No such file" in str(caught.value)

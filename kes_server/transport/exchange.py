@@ -12,6 +12,7 @@ which one is in use (the parity tests rely on that).
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -59,9 +60,31 @@ def decode_path(raw: bytes) -> str:
 
 
 class Exchange(abc.ABC):
-    """One request and its answer. Transports subclass it; see the module docstring."""
+    """One request and its answer. Transports subclass it; see the module docstring.
 
-    __slots__ = ("content_length", "headers", "method", "path", "peer", "target", "upgrade")
+    The request body and the "client went away" signal work the same on both
+    protocols and live here: the transport calls ``feed``/``complete`` as body
+    bytes arrive and ``gone`` when the connection or stream ends; the
+    application awaits ``body``. Subclasses write the answer.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_complete",
+        "_gone",
+        "_limit",
+        "_over",
+        "_size",
+        "_started",
+        "_waiter",
+        "content_length",
+        "headers",
+        "method",
+        "path",
+        "peer",
+        "target",
+        "upgrade",
+    )
 
     def __init__(
         self,
@@ -84,6 +107,15 @@ class Exchange(abc.ABC):
         self.content_length = content_length
         #: The client asked to switch protocols (``Upgrade``): never honoured.
         self.upgrade = upgrade
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._complete = False
+        #: More body than anyone will read: it is dropped, and ``body`` refuses it.
+        self._over = False
+        self._limit: int | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._started = False
+        self._gone: list[Callable[[], None]] | None = []
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of a header (``name`` in lower case), or None."""
@@ -92,27 +124,93 @@ class Exchange(abc.ABC):
                 return value
         return None
 
+    # ------------------------------------------------------------------ transport side
+    def feed(self, data: bytes) -> None:
+        """Body bytes arrived."""
+        self._size += len(data)
+        limit = self._limit
+        if self._over or (limit is not None and self._size > limit):
+            self._drop()
+            return
+        self._chunks.append(data)
+        if limit is None:
+            self._unclaimed()
+
+    def _drop(self) -> None:
+        self._over = True
+        self._chunks.clear()
+        self._wake()
+
+    def _unclaimed(self) -> None:  # noqa: B027 - optional hook
+        """Called as body bytes arrive before the application asked for the body."""
+
+    def complete(self) -> None:
+        """The body is all there."""
+        self._complete = True
+        self._wake()
+
+    def gone(self) -> None:
+        """The client went away (or the stream was reset): wake and tell whoever waits."""
+        callbacks, self._gone = self._gone, None
+        self._wake()
+        for callback in callbacks or ():
+            callback()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+
     @property
-    @abc.abstractmethod
+    def body_complete(self) -> bool:
+        return self._complete
+
+    # ------------------------------------------------------------------ application side
+    @property
     def started(self) -> bool:
         """Whether the status line has been sent (a second answer is impossible)."""
+        return self._started
 
     @property
-    @abc.abstractmethod
     def closed(self) -> bool:
         """The client went away (connection lost, stream reset) or the server is stopping."""
+        return self._gone is None
 
-    @abc.abstractmethod
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once when ``closed`` becomes true (at once if it is)."""
+        if self._gone is None:
+            callback()
+        else:
+            self._gone.append(callback)
 
-    @abc.abstractmethod
-    def body(self, limit: int) -> Awaitable[bytes]:
+    async def body(self, limit: int) -> bytes:
         """The whole request body; raises ``BodyTooLarge`` beyond ``limit`` bytes.
 
         A declared length over the limit is refused before any byte is read;
         ``ClientGone`` when the client leaves before the body is complete.
         """
+        if self.content_length is not None and self.content_length > limit:
+            raise BodyTooLarge()
+        self._limit = limit
+        if self._size > limit:
+            self._over = True
+        if not self._complete and not self._over:
+            self._body_wanted()
+            while not self._complete and not self._over:
+                if self._gone is None:
+                    raise ClientGone()
+                await self._wait()
+        if self._over:
+            raise BodyTooLarge()
+        chunks = self._chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _body_wanted(self) -> None:  # noqa: B027 - optional hook
+        """Called once when the application waits for a body still on its way."""
 
     @abc.abstractmethod
     def respond(self, status: int, headers: Headers, body: bytes) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -36,7 +35,6 @@ from typing import TYPE_CHECKING
 import httptools
 
 from kes_server.transport.exchange import (
-    BodyTooLarge,
     ClientGone,
     Exchange,
     Headers,
@@ -86,23 +84,7 @@ class _Refusal:
 
 
 class Http1Exchange(Exchange):
-    __slots__ = (
-        "_chunks",
-        "_close",
-        "_complete",
-        "_continue",
-        "_gone",
-        "_limit",
-        "_over",
-        "_size",
-        "_started",
-        "_streaming",
-        "_waiter",
-        "chunked",
-        "keep_alive",
-        "session",
-        "version",
-    )
+    __slots__ = ("_close", "_continue", "_streaming", "chunked", "keep_alive", "session", "version")
 
     def __init__(
         self,
@@ -124,43 +106,20 @@ class Http1Exchange(Exchange):
         self.chunked = chunked
         self.keep_alive = keep_alive
         self.version = version
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._complete = False
-        self._over = False
-        self._limit: int | None = None
-        self._waiter: asyncio.Future[None] | None = None
         self._continue = expect_continue
-        self._started = False
         self._streaming = False
         self._close = False
-        self._gone: list[Callable[[], None]] | None = []
 
     # ------------------------------------------------------------------ body (parser side)
-    def feed(self, data: bytes) -> None:
-        self._size += len(data)
-        limit = self._limit
-        if self._over or (limit is not None and self._size > limit):
-            self._over = True
-            self._chunks.clear()
-            self._wake()
-            return
-        self._chunks.append(data)
-        if limit is None and self._size > _PREBUFFER:
+    def _unclaimed(self) -> None:
+        if self._size > _PREBUFFER:
             self.session.conn.pause_reading()  # nobody asked for it yet: wait
 
-    def complete(self) -> None:
-        self._complete = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    @property
-    def body_complete(self) -> bool:
-        return self._complete
+    def _body_wanted(self) -> None:
+        if self._continue:
+            self._continue = False
+            self.session.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.session.conn.resume_reading()
 
     def remaining(self) -> int | None:
         """Body bytes still to come; None when unknown (chunked)."""
@@ -178,51 +137,9 @@ class Http1Exchange(Exchange):
     async def wait_complete(self) -> None:
         """Until the body has arrived (or the connection is gone)."""
         while not self._complete and self._gone is not None:
-            self._waiter = self.session.loop.create_future()
-            await self._waiter
+            await self._wait()
 
     # ------------------------------------------------------------------ Exchange
-    @property
-    def started(self) -> bool:
-        return self._started
-
-    @property
-    def closed(self) -> bool:
-        return self._gone is None
-
-    def on_close(self, callback: Callable[[], None]) -> None:
-        if self._gone is None:
-            callback()
-        else:
-            self._gone.append(callback)
-
-    def gone(self) -> None:
-        callbacks, self._gone = self._gone, None
-        self._wake()
-        for callback in callbacks or ():
-            callback()
-
-    async def body(self, limit: int) -> bytes:
-        if self.content_length is not None and self.content_length > limit:
-            raise BodyTooLarge()
-        self._limit = limit
-        if self._size > limit:
-            self._over = True
-        if not self._complete and not self._over:
-            if self._continue:
-                self._continue = False
-                self.session.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self.session.conn.resume_reading()
-            while not self._complete and not self._over:
-                if self._gone is None:
-                    raise ClientGone()
-                self._waiter = self.session.loop.create_future()
-                await self._waiter
-        if self._over:
-            raise BodyTooLarge()
-        chunks = self._chunks
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     def _must_close(self) -> bool:
         if not self.keep_alive or self.upgrade or self.session.stopping:
             return True

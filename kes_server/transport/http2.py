@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import h2.config
@@ -35,7 +34,6 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 from kes_server.transport.exchange import (
-    BodyTooLarge,
     ClientGone,
     Exchange,
     Headers,
@@ -58,22 +56,7 @@ _STREAM_HIGH_WATER = 256 * 1024
 
 
 class Http2Exchange(Exchange):
-    __slots__ = (
-        "_chunks",
-        "_complete",
-        "_ended",
-        "_gone",
-        "_limit",
-        "_over",
-        "_size",
-        "_started",
-        "_waiter",
-        "pending",
-        "session",
-        "stream_id",
-        "trailers",
-        "writers",
-    )
+    __slots__ = ("_ended", "pending", "session", "stream_id", "trailers", "writers")
 
     def __init__(
         self,
@@ -88,15 +71,7 @@ class Http2Exchange(Exchange):
         super().__init__(method, target, decode_path(path), headers, session.peer, content_length)
         self.session = session
         self.stream_id = stream_id
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._complete = False
-        self._over = False
-        self._limit: int | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._started = False
         self._ended = False
-        self._gone: list[Callable[[], None]] | None = []
         #: Response bytes waiting for flow-control window.
         self.pending: deque[bytes] = deque()
         #: Set by ``end``: trailers to send once ``pending`` is out (None: none).
@@ -104,68 +79,15 @@ class Http2Exchange(Exchange):
         self.writers: list[asyncio.Future[None]] = []
 
     # ------------------------------------------------------------------ body (h2 side)
-    def feed(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._over or (self._limit is not None and self._size > self._limit):
-            self._over = True
-            self._chunks.clear()
-            self._wake()
-            return
+    def _unclaimed(self) -> None:
         if self._size > _WINDOW + 64 * 1024:
-            # More than any KES body and more than our window: a broken client.
-            self._over = True
-            self._chunks.clear()
-            self._wake()
-            return
-        self._chunks.append(data)
-
-    def complete(self) -> None:
-        self._complete = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # ------------------------------------------------------------------ Exchange
-    @property
-    def started(self) -> bool:
-        return self._started
-
-    @property
-    def closed(self) -> bool:
-        return self._gone is None
-
-    def on_close(self, callback: Callable[[], None]) -> None:
-        if self._gone is None:
-            callback()
-        else:
-            self._gone.append(callback)
+            self._drop()  # more than any KES body and than our window: a broken client
 
     def gone(self) -> None:
-        callbacks, self._gone = self._gone, None
-        self._wake()
+        super().gone()
         self.session.wake_writers(self)
-        for callback in callbacks or ():
-            callback()
 
-    async def body(self, limit: int) -> bytes:
-        if self.content_length is not None and self.content_length > limit:
-            raise BodyTooLarge()
-        self._limit = limit
-        if self._size > limit:
-            self._over = True
-        while not self._complete and not self._over:
-            if self._gone is None:
-                raise ClientGone()
-            self._waiter = self.session.loop.create_future()
-            await self._waiter
-        if self._over:
-            raise BodyTooLarge()
-        chunks = self._chunks
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
+    # ------------------------------------------------------------------ Exchange
     def _headers(self, status: int, headers: Headers) -> Headers:
         self._started = True
         out = [(b":status", str(status).encode())]
@@ -220,10 +142,6 @@ class Http2Exchange(Exchange):
 
     def mark_ended(self) -> None:
         self._ended = True
-
-    @property
-    def body_complete(self) -> bool:
-        return self._complete
 
 
 class Http2Session:

@@ -1,10 +1,10 @@
 """The dispatcher against an in-memory exchange: what no real store can be made to do.
 
 End-to-end tests (tests/e2e, tests/security) cover the dispatcher on both
-transports; these cover failures that cannot be provoked from outside: a
-store whose status probe raises, a stream that fails after its first line
-(the ``Status``/``Error`` trailers of KES v0.17 lists), a handler that raises
-something that is not a KES error, and a request past its deadline.
+transports; these cover what cannot be provoked from outside: a store whose
+status probe raises, an empty list's trailers, a handler that raises
+something that is not a KES error, a request past its deadline, and the
+hand-built audit line. Streams failing part-way: test_dispatch_stream.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from kes_server.api.router import Route, Router
 from kes_server.api.state import ServerState
 from kes_server.core.certs import new_identity
 from kes_server.core.config import Config
-from kes_server.core.errors import StoreUnavailable
 from kes_server.core.identity import identity_of_pem
 from kes_server.keystore.base import StoreError, StoreStatus
 from kes_server.server import build_state
@@ -116,44 +115,6 @@ async def _serve_with(state: ServerState, router: Router, exchange: Exchange) ->
     api = create_api(state)
     api.router = router
     await api(exchange)
-
-
-async def test_a_list_that_fails_after_its_first_line_says_so_in_the_trailers() -> None:
-    state = await _state()
-
-    async def lines() -> AsyncIterator[bytes]:
-        yield b'{"name":"a"}\n'
-        raise StoreUnavailable("bad gateway: failed to list keys")
-
-    async def handler(call: Call) -> Reply:
-        return Reply(stream=lines(), content_type=NDJSON, trailers=True)
-
-    exchange = MemoryExchange("GET", "/test/x")
-    await _serve_with(state, _custom(handler), exchange)
-    assert exchange.status == 200
-    assert exchange.trailer_names == b"Status,Error"
-    assert b"".join(exchange.sent) == b'{"name":"a"}\n'
-    assert exchange.trailers == [
-        (b"Status", b"502"),
-        (b"Error", b'{"message":"bad gateway: failed to list keys"}'),
-    ]
-
-
-async def test_a_list_that_fails_before_its_first_line_is_a_plain_error() -> None:
-    state = await _state()
-
-    async def lines() -> AsyncIterator[bytes]:
-        raise StoreUnavailable("bad gateway: failed to list keys")
-        yield b""  # pragma: no cover - makes this an async generator
-
-    async def handler(call: Call) -> Reply:
-        return Reply(stream=lines(), content_type=NDJSON, trailers=True)
-
-    exchange = MemoryExchange("GET", "/test/x")
-    await _serve_with(state, _custom(handler), exchange)
-    assert exchange.status == 502
-    assert exchange.json() == {"message": "bad gateway: failed to list keys"}
-    assert exchange.trailers is None
 
 
 async def test_a_successful_list_ends_with_status_200_and_an_empty_error() -> None:

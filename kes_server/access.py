@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from kes_server.background import cancel
 from kes_server.core.config import Config
 from kes_server.core.errors import (
     InvalidArgument,
@@ -234,11 +235,8 @@ class AccessControl:
         self._task = asyncio.create_task(self._refresh_loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel([self._task])
+        self._task = None
 
     async def _refresh_loop(self) -> None:
         while True:

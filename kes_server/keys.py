@@ -23,11 +23,11 @@ own cache until it expires there (docs/decisions/deleted-keys.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kes_server.background import cancel
 from kes_server.core.config import CacheConfig
 from kes_server.core.errors import KeyExists, KeyNotFound, StoreUnavailable
 from kes_server.core.keyfile import decode_key, encode_key
@@ -81,11 +81,7 @@ class KeyManager:
             self._tasks.append(asyncio.create_task(self._every(OFFLINE_PROBE_S, self.probe)))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(self._tasks)
         self._tasks.clear()
 
     @staticmethod

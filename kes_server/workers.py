@@ -42,6 +42,7 @@ import struct
 import sys
 from collections.abc import Awaitable, Callable
 
+from kes_server.background import cancel
 from kes_server.logbus import LogBus, error_console_format, error_event
 
 __all__ = ["RELAY_LIMIT", "Hub", "Relay", "frame", "read_frame", "run_workers"]
@@ -163,10 +164,7 @@ class Relay:
         return wait
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel([self._task])
         if self._writer is not None:
             self._writer.close()
 

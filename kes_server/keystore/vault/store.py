@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from kes_server.background import cancel
 from kes_server.core.config import VaultStoreConfig
 from kes_server.keystore.base import Namespace, Store, StoreError, StoreStatus
 from kes_server.keystore.vault.auth import Credentials, Session
@@ -167,11 +168,7 @@ class VaultStore(Store):
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(self._tasks)
         self._tasks.clear()
         await self._transport.aclose()
 

@@ -41,6 +41,7 @@ __all__ = ["API", "error_body"]
 
 #: Requests for unknown paths still get a timeout.
 _DEFAULT_TIMEOUT_S = 10.0
+#: Never audited nor counted, whatever the method (as KES: scraping must not move the counters).
 _UNAUDITED = "/v1/metrics"
 _ERROR_HEADERS: Headers = [
     (b"Content-Type", b"application/json; charset=utf-8"),

@@ -37,8 +37,6 @@ class Route:
     v017: str | None = None
     #: Open to any client with a certificate (no policy): only ``/version``.
     public: bool = False
-    #: Counted in the request metrics and audited (everything but ``/v1/metrics``).
-    audited: bool = True
     #: The literal part of the pattern, before its first argument.
     prefix: str = field(init=False)
     #: How many arguments the pattern has (0, 1 or 2).

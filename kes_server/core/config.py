@@ -218,8 +218,6 @@ class Config:
     keystore: StoreConfig = None
     #: Verify client certificates against CAs (``--auth on``); not a YAML field.
     auth: bool = True
-    #: Request body limit for routes that take one, in bytes (pykes extension).
-    max_body: int = 1 << 20
 
     @property
     def root_enabled(self) -> bool:

@@ -16,7 +16,7 @@ client can recognise either::
         │   ├── KeyNotFound         404 key does not exist
         │   └── PolicyNotFound      404 policy does not exist
         ├── MethodNotAllowed        405
-        ├── PayloadTooLarge         413 request body over the route's limit
+        ├── PayloadTooLarge         413 (older pykes; now 400 invalid json, as KES)
         ├── UnsupportedAlgorithm    422
         ├── InternalError           500
         ├── StoreUnavailable        502 the key store failed

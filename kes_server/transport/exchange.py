@@ -39,7 +39,6 @@ class Peer:
     port: int
     #: The client certificate (DER) as presented, verified or not (``--auth off``).
     cert_der: bytes | None
-    tls_version: str | None
     #: "h2" or "http/1.1".
     alpn: str
     #: A slot for the application's per-connection facts (e.g. the hashed identity),
@@ -116,13 +115,6 @@ class Exchange(abc.ABC):
         self._waiter: asyncio.Future[None] | None = None
         self._started = False
         self._gone: list[Callable[[], None]] | None = []
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first value of a header (``name`` in lower case), or None."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
 
     # ------------------------------------------------------------------ transport side
     def feed(self, data: bytes) -> None:

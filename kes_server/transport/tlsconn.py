@@ -134,7 +134,7 @@ class TLSConnection(asyncio.Protocol):
         except (ValueError, ssl.SSLError):
             der = None
         alpn = self._tls.selected_alpn_protocol() or "http/1.1"
-        self.peer = Peer(self._address[0], self._address[1], der, self._tls.version(), alpn)
+        self.peer = Peer(self._address[0], self._address[1], der, alpn)
         if alpn == "h2":
             from kes_server.transport.http2 import Http2Session
 

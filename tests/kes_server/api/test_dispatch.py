@@ -39,7 +39,7 @@ class MemoryExchange(Exchange):
     """An exchange that records what the application sends."""
 
     def __init__(self, method: str, path: str, body: bytes = b"") -> None:
-        peer = Peer("192.0.2.1", 4000, _DER, "TLSv1.3", "http/1.1")
+        peer = Peer("192.0.2.1", 4000, _DER, "http/1.1")
         super().__init__(method, path.encode(), path, [], peer, len(body))
         self._body = body
         self.status = 0

@@ -111,7 +111,7 @@ async def _serve(name: str) -> tuple[list[Record], str]:
 
     router = Router((Route("GET", "/list/*", handler, 0, 0.2),))
     identifier = Identifier(proxies=frozenset(), header="", verify_forwarded=False)
-    exchange = RecordingExchange(f"/list/{name}", Peer("127.0.0.1", 1, der, "TLSv1.3", "h2"))
+    exchange = RecordingExchange(f"/list/{name}", Peer("127.0.0.1", 1, der, "h2"))
     await API(state, identifier, router)(exchange)
     return exchange.calls, errors.getvalue()
 
